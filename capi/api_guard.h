@@ -1,0 +1,68 @@
+// The exception firewall and handle checks of the C API (used only by eurollm_c.cpp).
+#pragma once
+
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "eurollm.h"
+
+namespace eurollm::capi {
+
+// The thread's last-error slot (last_error.cpp).
+void set_last_error(const std::string &message);
+void clear_last_error();
+
+// Live handles of every kind. A pointer that is not registered (NULL, freed, or never ours) is
+// rejected before it is dereferenced, so a freed handle is a status, not a use-after-free.
+class handle_registry {
+public:
+    void add(const void *h) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        live_.insert(h);
+    }
+    void remove(const void *h) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        live_.erase(h);
+    }
+    bool contains(const void *h) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return h && live_.count(h) != 0;
+    }
+
+private:
+    std::mutex mutex_;
+    std::unordered_set<const void *> live_;
+};
+
+handle_registry &registry();
+
+// Runs `body` and maps whatever it throws to a status plus the thread's last error.
+template <typename Body>
+eurollm_status guarded(Body &&body) noexcept {
+    clear_last_error();
+    try {
+        return body();
+    } catch (const eurollm::error &e) {
+        set_last_error(e.what());
+        return e.status();
+    } catch (const std::bad_alloc &) {
+        set_last_error("out of memory");
+        return EUROLLM_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        set_last_error(std::string("internal error: ") + e.what());
+        return EUROLLM_ERR_GENERIC;
+    } catch (...) {
+        set_last_error("internal error: unknown exception");
+        return EUROLLM_ERR_GENERIC;
+    }
+}
+
+}  // namespace eurollm::capi
+
+#define EUROLLM_CHECK_ARG(cond, msg)                                   \
+    do {                                                               \
+        if (!(cond)) eurollm::fail(EUROLLM_ERR_INVALID_ARGUMENT, msg); \
+    } while (0)

@@ -1,0 +1,591 @@
+// Every extern "C" definition of eurollm.h. This file is the exception firewall: each entry point
+// validates its handles and arguments, runs the C++ core inside capi::guarded, and returns a
+// status. Nothing thrown inside the core crosses this boundary.
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api_guard.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "generate/generator.h"
+#include "model/model.h"
+#include "runtime/context.h"
+
+using eurollm::fail;
+using eurollm::capi::guarded;
+using eurollm::capi::registry;
+
+// Handles. A parent freed while children live is unregistered at once (so the caller can no
+// longer use it) and destroyed when its last child goes.
+struct eurollm_model {
+    std::unique_ptr<eurollm::model> impl;
+    int children = 0;
+    bool free_requested = false;
+};
+
+struct eurollm_context {
+    eurollm_model *owner = nullptr;
+    std::unique_ptr<eurollm::context> impl;
+    int children = 0;
+    bool free_requested = false;
+    eurollm_abort_cb abort_cb = nullptr;
+    void *abort_data = nullptr;
+};
+
+struct eurollm_generator {
+    eurollm_context *owner = nullptr;
+    std::unique_ptr<eurollm::generator> impl;
+};
+
+namespace {
+
+std::mutex &lifecycle_mutex() {
+    static std::mutex m;
+    return m;
+}
+
+template <typename H>
+H *checked(H *h, const char *what) {
+    if (!h) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " is NULL");
+    if (!registry().contains(h)) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " is not a live handle (already freed?)");
+    return h;
+}
+template <typename H>
+const H *checked(const H *h, const char *what) {
+    return checked(const_cast<H *>(h), what);
+}
+
+template <typename T>
+void require_out(T **out, const char *what) {
+    if (!out) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " (the output pointer) is NULL");
+    *out = nullptr;
+}
+
+void check_version(uint32_t got, uint32_t want, const char *what) {
+    if (got == 0 || got > want)
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " version ", got, " is not supported (this library knows up to ", want, ")");
+}
+
+// Copies `src` into a caller buffer of `cap` elements, reporting the needed count.
+template <typename T>
+eurollm_status copy_out(const T *src, size_t n, T *dst, size_t cap, size_t *n_out, const char *what) {
+    if (!n_out) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, ": the size output pointer is NULL");
+    *n_out = n;
+    if (n > cap || (n > 0 && !dst)) {
+        eurollm::capi::set_last_error(std::string(what) + ": buffer holds " + std::to_string(cap) + " but " +
+                                      std::to_string(n) + " are needed");
+        return EUROLLM_ERR_BUFFER_TOO_SMALL;
+    }
+    if (n > 0) std::memcpy(dst, src, n * sizeof(T));
+    return EUROLLM_OK;
+}
+
+// Text outputs are NUL-terminated, so they need len + 1 bytes.
+eurollm_status copy_text(const std::string &s, char *dst, size_t cap, size_t *len_out, const char *what) {
+    if (!len_out) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, ": len_out is NULL");
+    *len_out = s.size();
+    if (s.size() + 1 > cap || !dst) {
+        eurollm::capi::set_last_error(std::string(what) + ": buffer holds " + std::to_string(cap) + " bytes but " +
+                                      std::to_string(s.size() + 1) + " are needed");
+        return EUROLLM_ERR_BUFFER_TOO_SMALL;
+    }
+    std::memcpy(dst, s.data(), s.size());
+    dst[s.size()] = '\0';
+    return EUROLLM_OK;
+}
+
+std::string_view text_arg(const char *text, size_t len, const char *what) {
+    if (!text && len > 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " is NULL");
+    return text ? std::string_view(text, len) : std::string_view();
+}
+
+void destroy_model_locked(eurollm_model *m) { delete m; }
+
+void release_model_child_locked(eurollm_model *m) {
+    if (--m->children == 0 && m->free_requested) destroy_model_locked(m);
+}
+
+void destroy_context_locked(eurollm_context *c) {
+    eurollm_model *owner = c->owner;
+    delete c;
+    release_model_child_locked(owner);
+}
+
+bool abort_trampoline(void *data) {
+    auto *c = static_cast<eurollm_context *>(data);
+    return c->abort_cb ? c->abort_cb(c->abort_data) : true;
+}
+
+eurollm::sampler_params to_sampler(const eurollm_generator_params &p, uint64_t context_seed) {
+    eurollm::sampler_params s;
+    s.temperature = p.temperature;
+    s.top_k = p.top_k;
+    s.top_p = p.top_p;
+    s.min_p = p.min_p;
+    s.repetition_penalty = p.repetition_penalty;
+    s.frequency_penalty = p.frequency_penalty;
+    s.presence_penalty = p.presence_penalty;
+    s.penalty_last_n = p.penalty_last_n;
+    s.seed = p.seed != 0 ? p.seed : context_seed;
+    return s;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- versions, logging, devices ----
+
+EUROLLM_API int eurollm_version_number(void) { return EUROLLM_VERSION_NUMBER; }
+EUROLLM_API const char *eurollm_version_string(void) { return EUROLLM_VERSION_STRING; }
+
+EUROLLM_API void eurollm_log_set(eurollm_log_cb cb, eurollm_log_level min_level, void *user_data) {
+    eurollm::log_set(cb, min_level, user_data);
+}
+
+EUROLLM_API int eurollm_device_count(eurollm_device_kind kind) {
+    return kind == EUROLLM_DEVICE_CPU || kind == EUROLLM_DEVICE_AUTO ? 1 : 0;
+}
+
+// ---- model ----
+
+EUROLLM_API eurollm_status eurollm_model_params_init(eurollm_model_params *params, uint32_t version) {
+    return guarded([&] {
+        EUROLLM_CHECK_ARG(params, "params is NULL");
+        check_version(version, EUROLLM_MODEL_PARAMS_VERSION, "eurollm_model_params");
+        std::memset(params, 0, sizeof *params);
+        params->version = version;
+        params->device = EUROLLM_DEVICE_AUTO;
+        params->device_index = 0;
+        params->n_gpu_layers = -1;
+        params->use_mmap = true;
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_model_load(const char *path, const eurollm_model_params *params, eurollm_model **out) {
+    return guarded([&] {
+        require_out(out, "out");
+        EUROLLM_CHECK_ARG(path, "path is NULL");
+        EUROLLM_CHECK_ARG(*path, "path is empty");
+        eurollm_model_params p;
+        eurollm_model_params_init(&p, EUROLLM_MODEL_PARAMS_VERSION);
+        if (params) {
+            check_version(params->version, EUROLLM_MODEL_PARAMS_VERSION, "eurollm_model_params");
+            p = *params;
+        }
+        if (p.device != EUROLLM_DEVICE_AUTO && p.device != EUROLLM_DEVICE_CPU) {
+            if (p.device != EUROLLM_DEVICE_CUDA && p.device != EUROLLM_DEVICE_HIP)
+                fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown device kind ", static_cast<int>(p.device));
+            fail(EUROLLM_ERR_UNSUPPORTED, "this build has no ", p.device == EUROLLM_DEVICE_CUDA ? "CUDA" : "HIP",
+                 " backend");
+        }
+        if (p.device_index < 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "device_index must not be negative");
+        eurollm::model_load_options o;
+        o.use_mmap = p.use_mmap;
+        auto handle = std::make_unique<eurollm_model>();
+        handle->impl = eurollm::load_model(path, o);
+        *out = handle.release();
+        registry().add(*out);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API void eurollm_model_free(eurollm_model *model) {
+    if (!model) return;
+    std::lock_guard<std::mutex> lock(lifecycle_mutex());
+    if (!registry().contains(model)) return;
+    registry().remove(model);
+    if (model->children > 0) {
+        model->free_requested = true;
+        eurollm::log(EUROLLM_LOG_WARN, "eurollm_model_free: ", model->children,
+                     " context(s) still use the model; it is released with the last of them");
+        return;
+    }
+    destroy_model_locked(model);
+}
+
+EUROLLM_API eurollm_status eurollm_model_get_info(const eurollm_model *model, eurollm_model_info key, int64_t *value) {
+    return guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        EUROLLM_CHECK_ARG(value, "value is NULL");
+        const auto &hp = m.hp;
+        switch (key) {
+            case EUROLLM_INFO_N_VOCAB: *value = hp.n_vocab; break;
+            case EUROLLM_INFO_N_EMBD: *value = hp.n_embd; break;
+            case EUROLLM_INFO_N_LAYER: *value = hp.n_layer; break;
+            case EUROLLM_INFO_N_HEAD: *value = hp.n_head; break;
+            case EUROLLM_INFO_N_HEAD_KV: *value = hp.n_head_kv; break;
+            case EUROLLM_INFO_HEAD_DIM: *value = hp.head_dim; break;
+            case EUROLLM_INFO_N_FF: *value = hp.n_ff; break;
+            case EUROLLM_INFO_N_CTX_TRAIN: *value = hp.n_ctx_train; break;
+            case EUROLLM_INFO_BOS_ID: *value = hp.bos_id; break;
+            case EUROLLM_INFO_EOS_ID: *value = m.eos_ids.empty() ? -1 : m.eos_ids[0]; break;
+            case EUROLLM_INFO_PAD_ID: *value = hp.pad_id; break;
+            case EUROLLM_INFO_N_PARAMS: *value = m.n_params; break;
+            case EUROLLM_INFO_SLIDING_WINDOW: *value = hp.sliding_window; break;
+            case EUROLLM_INFO_TIED_EMBEDDINGS: *value = hp.tie_embeddings ? 1 : 0; break;
+            default: fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown model info key ", static_cast<int>(key));
+        }
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API const char *eurollm_model_architecture(const eurollm_model *model) {
+    const char *result = "";
+    guarded([&] {
+        result = checked(model, "model")->impl->hp.architecture.c_str();
+        return EUROLLM_OK;
+    });
+    return result;
+}
+
+EUROLLM_API const char *eurollm_model_chat_template(const eurollm_model *model) {
+    const char *result = nullptr;
+    guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        result = m.has_chat_template ? m.chat_template.c_str() : nullptr;
+        return EUROLLM_OK;
+    });
+    return result;
+}
+
+EUROLLM_API eurollm_status eurollm_model_eos_ids(const eurollm_model *model, int32_t *ids, size_t cap, size_t *n_out) {
+    return guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        return copy_out(m.eos_ids.data(), m.eos_ids.size(), ids, cap, n_out, "eos ids");
+    });
+}
+
+// ---- tokenizer ----
+
+EUROLLM_API eurollm_status eurollm_tokenize(const eurollm_model *model, const char *text, size_t text_len, uint32_t flags,
+                                            int32_t *tokens, size_t cap, size_t *n_out) {
+    return guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        EUROLLM_CHECK_ARG(n_out, "n_out is NULL");
+        *n_out = 0;
+        const std::string_view t = text_arg(text, text_len, "text");
+        if (flags & ~7u) fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown tokenize flags 0x", std::hex, flags);
+        const auto &tok = m.require_tokenizer();
+        bool add_bos = (flags & EUROLLM_TOKENIZE_ADD_BOS) != 0;
+        bool special = (flags & EUROLLM_TOKENIZE_PARSE_SPECIAL) != 0;
+        if (flags & EUROLLM_TOKENIZE_MODEL_DEFAULT) {
+            add_bos = add_bos || tok.add_bos_default();
+            special = true;
+        }
+        const std::vector<int32_t> ids = tok.encode(t, add_bos, special);
+        return copy_out(ids.data(), ids.size(), tokens, cap, n_out, "tokens");
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_detokenize(const eurollm_model *model, const int32_t *tokens, size_t n_tokens,
+                                              char *text, size_t cap, size_t *len_out) {
+    return guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        EUROLLM_CHECK_ARG(tokens || n_tokens == 0, "tokens is NULL");
+        return copy_text(m.require_tokenizer().decode(tokens, n_tokens), text, cap, len_out, "text");
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_token_to_piece(const eurollm_model *model, int32_t token, char *piece, size_t cap,
+                                                  size_t *len_out) {
+    return guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        return copy_text(m.require_tokenizer().piece(token), piece, cap, len_out, "piece");
+    });
+}
+
+// ---- context ----
+
+EUROLLM_API eurollm_status eurollm_context_params_init(eurollm_context_params *params, uint32_t version) {
+    return guarded([&] {
+        EUROLLM_CHECK_ARG(params, "params is NULL");
+        check_version(version, EUROLLM_CONTEXT_PARAMS_VERSION, "eurollm_context_params");
+        std::memset(params, 0, sizeof *params);
+        params->version = version;
+        params->n_ctx = 0;
+        params->n_batch = 512;
+        params->n_threads = 0;
+        params->seed = 0;
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_init(eurollm_model *model, const eurollm_context_params *params,
+                                                eurollm_context **out) {
+    return guarded([&] {
+        require_out(out, "out");
+        eurollm_context_params p;
+        eurollm_context_params_init(&p, EUROLLM_CONTEXT_PARAMS_VERSION);
+        if (params) {
+            check_version(params->version, EUROLLM_CONTEXT_PARAMS_VERSION, "eurollm_context_params");
+            p = *params;
+        }
+        eurollm::context_options o;
+        o.n_ctx = p.n_ctx;
+        o.n_batch = p.n_batch;
+        o.n_threads = p.n_threads;
+        o.seed = p.seed;
+        std::lock_guard<std::mutex> lock(lifecycle_mutex());
+        eurollm_model *m = checked(model, "model");
+        auto handle = std::make_unique<eurollm_context>();
+        handle->owner = m;
+        handle->impl = std::make_unique<eurollm::context>(*m->impl, o);
+        ++m->children;
+        *out = handle.release();
+        registry().add(*out);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API void eurollm_context_free(eurollm_context *ctx) {
+    if (!ctx) return;
+    std::lock_guard<std::mutex> lock(lifecycle_mutex());
+    if (!registry().contains(ctx)) return;
+    registry().remove(ctx);
+    if (ctx->children > 0) {
+        ctx->free_requested = true;
+        eurollm::log(EUROLLM_LOG_WARN, "eurollm_context_free: a generator still uses the context; it is released with it");
+        return;
+    }
+    destroy_context_locked(ctx);
+}
+
+EUROLLM_API uint32_t eurollm_context_n_ctx(const eurollm_context *ctx) {
+    uint32_t n = 0;
+    guarded([&] {
+        n = static_cast<uint32_t>(checked(ctx, "ctx")->impl->n_ctx());
+        return EUROLLM_OK;
+    });
+    return n;
+}
+
+EUROLLM_API uint32_t eurollm_context_n_past(const eurollm_context *ctx) {
+    uint32_t n = 0;
+    guarded([&] {
+        n = static_cast<uint32_t>(checked(ctx, "ctx")->impl->n_past());
+        return EUROLLM_OK;
+    });
+    return n;
+}
+
+EUROLLM_API eurollm_status eurollm_context_reset(eurollm_context *ctx) {
+    return guarded([&] {
+        checked(ctx, "ctx")->impl->reset();
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_decode(eurollm_context *ctx, const int32_t *tokens, size_t n_tokens,
+                                                  const float **logits) {
+    return guarded([&] {
+        if (logits) *logits = nullptr;
+        const float *l = checked(ctx, "ctx")->impl->decode(tokens, n_tokens);
+        if (logits) *logits = l;
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_decode_all(eurollm_context *ctx, const int32_t *tokens, size_t n_tokens,
+                                                      float *logits, size_t cap) {
+    return guarded([&] {
+        auto &c = *checked(ctx, "ctx")->impl;
+        const size_t need = n_tokens * static_cast<size_t>(c.get_model().hp.n_vocab);
+        EUROLLM_CHECK_ARG(logits, "logits is NULL");
+        if (cap < need)
+            fail(EUROLLM_ERR_BUFFER_TOO_SMALL, "logits buffer holds ", cap, " floats but ", need, " are needed");
+        c.decode(tokens, n_tokens, logits);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_set_abort(eurollm_context *ctx, eurollm_abort_cb cb, void *user_data) {
+    return guarded([&] {
+        eurollm_context *c = checked(ctx, "ctx");
+        c->abort_cb = cb;
+        c->abort_data = user_data;
+        c->impl->set_abort(cb ? abort_trampoline : nullptr, c);
+        return EUROLLM_OK;
+    });
+}
+
+// ---- generator ----
+
+EUROLLM_API eurollm_status eurollm_generator_params_init(eurollm_generator_params *params, uint32_t version) {
+    return guarded([&] {
+        EUROLLM_CHECK_ARG(params, "params is NULL");
+        check_version(version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
+        std::memset(params, 0, sizeof *params);
+        const eurollm::sampler_params d;
+        params->version = version;
+        params->max_tokens = 256;
+        params->temperature = d.temperature;
+        params->top_k = d.top_k;
+        params->top_p = d.top_p;
+        params->min_p = d.min_p;
+        params->repetition_penalty = d.repetition_penalty;
+        params->frequency_penalty = d.frequency_penalty;
+        params->presence_penalty = d.presence_penalty;
+        params->penalty_last_n = d.penalty_last_n;
+        params->seed = 0;
+        params->ignore_eos = false;
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_generator_init(eurollm_context *ctx, const eurollm_generator_params *params,
+                                                  eurollm_generator **out) {
+    return guarded([&] {
+        require_out(out, "out");
+        eurollm_generator_params p;
+        eurollm_generator_params_init(&p, EUROLLM_GENERATOR_PARAMS_VERSION);
+        if (params) {
+            check_version(params->version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
+            p = *params;
+        }
+        std::lock_guard<std::mutex> lock(lifecycle_mutex());
+        eurollm_context *c = checked(ctx, "ctx");
+        if (c->children > 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "the context already has a generator; free it first");
+        eurollm::generator_options o;
+        o.sampling = to_sampler(p, c->impl->seed());
+        o.max_tokens = p.max_tokens;
+        o.ignore_eos = p.ignore_eos;
+        auto handle = std::make_unique<eurollm_generator>();
+        handle->owner = c;
+        handle->impl = std::make_unique<eurollm::generator>(*c->impl, o);
+        ++c->children;
+        *out = handle.release();
+        registry().add(*out);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API void eurollm_generator_free(eurollm_generator *gen) {
+    if (!gen) return;
+    std::lock_guard<std::mutex> lock(lifecycle_mutex());
+    if (!registry().contains(gen)) return;
+    registry().remove(gen);
+    eurollm_context *c = gen->owner;
+    delete gen;
+    if (--c->children == 0 && c->free_requested) destroy_context_locked(c);
+}
+
+EUROLLM_API eurollm_status eurollm_generator_add_stop_token(eurollm_generator *gen, int32_t token) {
+    return guarded([&] {
+        checked(gen, "gen")->impl->add_stop_token(token);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_generator_add_stop_string(eurollm_generator *gen, const char *text, size_t text_len) {
+    return guarded([&] {
+        auto &g = *checked(gen, "gen")->impl;
+        g.add_stop_string(std::string(text_arg(text, text_len, "text")));
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_generator_set_callback(eurollm_generator *gen, eurollm_token_cb cb, void *user_data) {
+    return guarded([&] {
+        auto &g = *checked(gen, "gen")->impl;
+        if (!cb) {
+            g.set_callback(nullptr);
+        } else {
+            g.set_callback([cb, user_data](int32_t token, const std::string &text) {
+                return cb(token, text.c_str(), text.size(), user_data);
+            });
+        }
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_generator_append_tokens(eurollm_generator *gen, const int32_t *tokens, size_t n_tokens) {
+    return guarded([&] {
+        checked(gen, "gen")->impl->append(tokens, n_tokens);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_generator_step(eurollm_generator *gen, int32_t *token) {
+    if (token) *token = -1;
+    return guarded([&] { return checked(gen, "gen")->impl->step(token); });
+}
+
+EUROLLM_API eurollm_status eurollm_generator_text_delta(const eurollm_generator *gen, const char **text, size_t *len) {
+    return guarded([&] {
+        const auto &g = *checked(gen, "gen")->impl;
+        EUROLLM_CHECK_ARG(text && len, "text and len must not be NULL");
+        *text = g.text_delta().c_str();
+        *len = g.text_delta().size();
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_generator_logits(eurollm_generator *gen, const float **logits, size_t *n_vocab) {
+    return guarded([&] {
+        auto &g = *checked(gen, "gen")->impl;
+        EUROLLM_CHECK_ARG(logits, "logits is NULL");
+        *logits = g.logits();
+        if (n_vocab) *n_vocab = static_cast<size_t>(gen->owner->owner->impl->hp.n_vocab);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_stop_reason eurollm_generator_stop_reason(const eurollm_generator *gen) {
+    eurollm_stop_reason r = EUROLLM_STOP_NONE;
+    guarded([&] {
+        r = checked(gen, "gen")->impl->stop_reason();
+        return EUROLLM_OK;
+    });
+    return r;
+}
+
+EUROLLM_API size_t eurollm_generator_n_generated(const eurollm_generator *gen) {
+    size_t n = 0;
+    guarded([&] {
+        n = checked(gen, "gen")->impl->n_generated();
+        return EUROLLM_OK;
+    });
+    return n;
+}
+
+EUROLLM_API eurollm_status eurollm_generate_text(eurollm_context *ctx, const char *prompt, size_t prompt_len,
+                                                 const eurollm_generator_params *params, char *text, size_t cap,
+                                                 size_t *len_out) {
+    return guarded([&] {
+        eurollm_context *c = checked(ctx, "ctx");
+        EUROLLM_CHECK_ARG(len_out, "len_out is NULL");
+        const std::string_view p = text_arg(prompt, prompt_len, "prompt");
+        eurollm_generator_params gp;
+        eurollm_generator_params_init(&gp, EUROLLM_GENERATOR_PARAMS_VERSION);
+        if (params) {
+            check_version(params->version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
+            gp = *params;
+        }
+        {
+            std::lock_guard<std::mutex> lock(lifecycle_mutex());
+            if (c->children > 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "the context already has a generator; free it first");
+        }
+        const auto &m = *c->owner->impl;
+        const auto &tok = m.require_tokenizer();
+        std::vector<int32_t> ids = tok.encode(p, tok.add_bos_default(), true);
+        if (ids.empty()) fail(EUROLLM_ERR_INVALID_ARGUMENT, "the prompt is empty and the model has no BOS token");
+        eurollm::generator_options o;
+        o.sampling = to_sampler(gp, c->impl->seed());
+        o.max_tokens = gp.max_tokens;
+        o.ignore_eos = gp.ignore_eos;
+        eurollm::generator g(*c->impl, o);
+        g.append(ids.data(), ids.size());
+        std::string out;
+        int32_t t;
+        while (g.step(&t) == EUROLLM_OK) out += g.text_delta();
+        out += g.text_delta();  // text released when generation finished
+        return copy_text(out, text, cap, len_out, "text");
+    });
+}
+
+}  // extern "C"

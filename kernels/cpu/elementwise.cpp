@@ -1,0 +1,59 @@
+// Row-wise ops of the decoder block: embedding lookup, rms norm, rope, SwiGLU, residual add.
+#include "common/math.h"
+#include "kernels.h"
+
+namespace eurollm::kernels {
+namespace {
+
+float weight_at(const void *w, wtype wt, int64_t i) {
+    switch (wt) {
+        case wtype::f16: return kmath::f16_to_f32(static_cast<const uint16_t *>(w)[i]);
+        case wtype::bf16: return kmath::bf16_to_f32(static_cast<const uint16_t *>(w)[i]);
+        default: return static_cast<const float *>(w)[i];
+    }
+}
+
+}  // namespace
+
+void embedding_rows(const int32_t *ids, const void *table, wtype wt, int64_t dim, int64_t i0, int64_t i1,
+                    float *out) {
+    for (int64_t i = i0; i < i1; ++i) {
+        const int64_t base = static_cast<int64_t>(ids[i]) * dim;
+        float *o = out + i * dim;
+        for (int64_t c = 0; c < dim; ++c) o[c] = weight_at(table, wt, base + c);
+    }
+}
+
+void rms_norm_rows(const float *x, const void *w, wtype wt, int64_t dim, float eps, int64_t i0, int64_t i1,
+                   float *out) {
+    for (int64_t i = i0; i < i1; ++i) {
+        const float *xr = x + i * dim;
+        float *o = out + i * dim;
+        const float inv = kmath::rms_inv(xr, static_cast<int>(dim), eps);
+        for (int64_t c = 0; c < dim; ++c) o[c] = weight_at(w, wt, c) * (xr[c] * inv);
+    }
+}
+
+void rope_rows(float *x, int64_t n_heads, int64_t head_dim, const int32_t *pos, const float *inv_freq,
+               int64_t rotary_dim, int64_t i0, int64_t i1) {
+    const int half = static_cast<int>(rotary_dim / 2);
+    for (int64_t i = i0; i < i1; ++i) {
+        const float p = static_cast<float>(pos[i]);
+        for (int f = 0; f < half; ++f) {
+            // The angle is rounded to f32 before cos/sin, as Hugging Face computes it.
+            const float angle = p * inv_freq[f];
+            const float c = cosf(angle), s = sinf(angle);
+            for (int64_t h = 0; h < n_heads; ++h) kmath::rope_rotate(x + (i * n_heads + h) * head_dim, f, half, c, s);
+        }
+    }
+}
+
+void swiglu_rows(float *gate, const float *up, int64_t dim, int64_t i0, int64_t i1) {
+    for (int64_t e = i0 * dim; e < i1 * dim; ++e) gate[e] = kmath::silu(gate[e]) * up[e];
+}
+
+void add_inplace(float *y, const float *x, int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) y[e] += x[e];
+}
+
+}  // namespace eurollm::kernels

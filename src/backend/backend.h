@@ -1,0 +1,50 @@
+// The backend interface: every op of the forward pass goes through it. The CPU backend is always
+// built and is the reference; GPU backends implement the same interface. A backend instance
+// belongs to one context (it owns that context's threads or stream).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "core/tensor.h"
+
+namespace eurollm {
+
+class backend {
+public:
+    virtual ~backend() = default;
+    virtual const char *name() const = 0;
+
+    // y[n, w.rows] = x[n, w.cols] * w^T (+ bias)
+    virtual void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) = 0;
+    // out[n, table.cols] = rows ids of table (ids already validated)
+    virtual void embedding(const int32_t *ids, int64_t n, const tensor_ref &table, float *out) = 0;
+    // out[n, dim] = rms_norm(x) * w; out may alias x
+    virtual void rms_norm(const float *x, int64_t n, const tensor_ref &w, float eps, float *out) = 0;
+    // rotate x[n, n_heads * head_dim] in place at positions pos[n]
+    virtual void rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, const int32_t *pos,
+                      const float *inv_freq) = 0;
+    // gate = silu(gate) * up over [n, dim]
+    virtual void swiglu(float *gate, const float *up, int64_t n, int64_t dim) = 0;
+    // y += x over count elements
+    virtual void add(float *y, const float *x, int64_t count) = 0;
+
+    // Causal attention of n query rows (positions pos[i]) against one layer's cache.
+    //   q: [n, n_head * head_dim]; k, v: [n_head_kv, kv_stride, head_dim]; out: [n, n_head * head_dim].
+    //   Row i sees cache slots [max(0, pos[i] - window + 1), pos[i]] (window 0 = unbounded).
+    struct attention_args {
+        const float *q;
+        const float *k;
+        const float *v;
+        float *out;
+        const int32_t *pos;
+        int64_t n, n_head, n_head_kv, head_dim, kv_stride, window;
+        float scale;
+    };
+    virtual void attention(const attention_args &a) = 0;
+};
+
+// The CPU backend with `n_threads` threads (0 = one per core).
+std::unique_ptr<backend> make_cpu_backend(int n_threads);
+
+}  // namespace eurollm

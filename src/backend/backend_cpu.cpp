@@ -1,0 +1,80 @@
+// The CPU backend: the kernels of kernels/cpu split over a per-context thread pool.
+#include <algorithm>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/threadpool.h"
+#include "kernels.h"
+
+namespace eurollm {
+namespace {
+
+class cpu_backend final : public backend {
+public:
+    explicit cpu_backend(int n_threads) : pool_(n_threads > 0 ? n_threads : default_thread_count()) {}
+
+    const char *name() const override { return "cpu"; }
+
+    void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) override {
+        // Split output columns (weight rows) so each weight byte is read by exactly one thread.
+        const int64_t m = w.rows;
+        const int64_t grain = std::max<int64_t>(16, m / (pool_.size() * 8));
+        pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
+            kernels::matmul_rows(x, n, w.cols, w.data, w.type, bias, j0, j1, y, m);
+        });
+    }
+
+    void embedding(const int32_t *ids, int64_t n, const tensor_ref &table, float *out) override {
+        kernels::embedding_rows(ids, table.data, table.type, table.cols, 0, n, out);
+    }
+
+    void rms_norm(const float *x, int64_t n, const tensor_ref &w, float eps, float *out) override {
+        pool_.parallel_for(n, 8, [&](int64_t i0, int64_t i1) {
+            kernels::rms_norm_rows(x, w.data, w.type, w.cols, eps, i0, i1, out);
+        });
+    }
+
+    void rope(float *x, int64_t n, int64_t n_heads, int64_t head_dim, const int32_t *pos,
+              const float *inv_freq) override {
+        pool_.parallel_for(n, 8, [&](int64_t i0, int64_t i1) {
+            kernels::rope_rows(x, n_heads, head_dim, pos, inv_freq, head_dim, i0, i1);
+        });
+    }
+
+    void swiglu(float *gate, const float *up, int64_t n, int64_t dim) override {
+        pool_.parallel_for(n, 4, [&](int64_t i0, int64_t i1) { kernels::swiglu_rows(gate, up, dim, i0, i1); });
+    }
+
+    void add(float *y, const float *x, int64_t count) override {
+        pool_.parallel_for(count, 1 << 14, [&](int64_t e0, int64_t e1) { kernels::add_inplace(y, x, e0, e1); });
+    }
+
+    void attention(const attention_args &a) override {
+        const int64_t group = a.n_head / a.n_head_kv;
+        const int64_t max_pos = *std::max_element(a.pos, a.pos + a.n);
+        // One task per (row, head); each thread keeps its own score buffer.
+        pool_.parallel_for(a.n * a.n_head, 1, [&](int64_t t0, int64_t t1) {
+            thread_local std::vector<float> scratch;
+            if (static_cast<int64_t>(scratch.size()) < max_pos + 1) scratch.resize(static_cast<size_t>(max_pos + 1));
+            float *scores = scratch.data();
+            for (int64_t t = t0; t < t1; ++t) {
+                const int64_t i = t / a.n_head, h = t % a.n_head, kvh = h / group;
+                const int64_t p = a.pos[i];
+                const int64_t begin = a.window > 0 ? std::max<int64_t>(0, p - a.window + 1) : 0;
+                const float *kh = a.k + kvh * a.kv_stride * a.head_dim;
+                const float *vh = a.v + kvh * a.kv_stride * a.head_dim;
+                kernels::attention_row(a.q + (i * a.n_head + h) * a.head_dim, kh, vh, a.head_dim, begin, p + 1, a.scale,
+                                       scores, a.out + (i * a.n_head + h) * a.head_dim);
+            }
+        });
+    }
+
+private:
+    threadpool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<backend> make_cpu_backend(int n_threads) { return std::make_unique<cpu_backend>(n_threads); }
+
+}  // namespace eurollm

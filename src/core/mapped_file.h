@@ -1,0 +1,35 @@
+// A read-only file mapped into memory (or read into a buffer when mmap is off). Weight tensors
+// point into it, so a model keeps its files alive for its whole life.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace eurollm {
+
+class mapped_file {
+public:
+    mapped_file(const std::string &path, bool use_mmap);
+    ~mapped_file();
+    mapped_file(const mapped_file &) = delete;
+    mapped_file &operator=(const mapped_file &) = delete;
+
+    const uint8_t *data() const { return data_; }
+    size_t size() const { return size_; }
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+    const uint8_t *data_ = nullptr;
+    size_t size_ = 0;
+    void *map_ = nullptr;
+    std::vector<uint8_t> buffer_;
+};
+
+// Reads a whole (small) text file; throws EUROLLM_ERR_IO naming the path.
+std::string read_text_file(const std::string &path);
+bool file_exists(const std::string &path);
+
+}  // namespace eurollm
