@@ -1,0 +1,68 @@
+// eurollm generate MODEL [options]: streams generated text to stdout.
+#include <chrono>
+#include <cstdio>
+
+#include "cli/cli.h"
+
+namespace cli {
+
+int cmd_generate(const std::string &path, args &a) {
+    std::string prompt;
+    eurollm::GeneratorParams gp;
+    eurollm::ContextParams cp;
+    std::vector<std::string> stops;
+    bool verbose = false;
+    while (!a.done()) {
+        const std::string opt = a.next("");
+        if (opt == "-p" || opt == "--prompt") prompt = a.next(opt);
+        else if (opt == "-n" || opt == "--max-tokens") gp.max_tokens = static_cast<int32_t>(to_int(a.next(opt), opt));
+        else if (opt == "--temp") gp.temperature = to_float(a.next(opt), opt);
+        else if (opt == "--top-k") gp.top_k = static_cast<int32_t>(to_int(a.next(opt), opt));
+        else if (opt == "--top-p") gp.top_p = to_float(a.next(opt), opt);
+        else if (opt == "--min-p") gp.min_p = to_float(a.next(opt), opt);
+        else if (opt == "--repeat-penalty") gp.repetition_penalty = to_float(a.next(opt), opt);
+        else if (opt == "--frequency-penalty") gp.frequency_penalty = to_float(a.next(opt), opt);
+        else if (opt == "--presence-penalty") gp.presence_penalty = to_float(a.next(opt), opt);
+        else if (opt == "--penalty-last-n") gp.penalty_last_n = static_cast<int32_t>(to_int(a.next(opt), opt));
+        else if (opt == "--seed") gp.seed = static_cast<uint64_t>(to_int(a.next(opt), opt));
+        else if (opt == "--stop") stops.push_back(a.next(opt));
+        else if (opt == "--ignore-eos") gp.ignore_eos = true;
+        else if (opt == "-t" || opt == "--threads") cp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
+        else if (opt == "-c" || opt == "--ctx") cp.n_ctx = static_cast<uint32_t>(to_int(a.next(opt), opt));
+        else if (opt == "-v" || opt == "--verbose") verbose = true;
+        else throw usage_error("unknown option " + opt);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto model = eurollm::Model::load(path);
+    eurollm::Context ctx(model, cp);
+    std::vector<int32_t> ids = model.tokenize(prompt);
+    if (ids.empty()) {  // an empty prompt means BOS alone
+        const int64_t bos = model.info(EUROLLM_INFO_BOS_ID);
+        if (bos < 0) throw eurollm::Error(EUROLLM_ERR_INVALID_ARGUMENT, "empty prompt and the model has no BOS token");
+        ids.push_back(static_cast<int32_t>(bos));
+    }
+    eurollm::Generator gen(ctx, gp);
+    for (const auto &s : stops) gen.add_stop_string(s);
+    gen.append(ids);
+    const auto t1 = std::chrono::steady_clock::now();
+    size_t n = 0;
+    std::chrono::steady_clock::time_point t_first = t1;
+    while (gen.step()) {
+        if (n++ == 0) t_first = std::chrono::steady_clock::now();
+        const std::string piece = gen.text_delta();
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+    }
+    const std::string tail = gen.text_delta();
+    std::fwrite(tail.data(), 1, tail.size(), stdout);
+    std::printf("\n");
+    const auto t2 = std::chrono::steady_clock::now();
+    if (verbose) {
+        auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+        std::fprintf(stderr, "load %.3f s | prompt %zu tokens %.3f s | %zu tokens at %.2f tok/s\n", secs(t0, t1),
+                     ids.size(), secs(t1, t_first), n, n > 1 ? (n - 1) / secs(t_first, t2) : 0.0);
+    }
+    return 0;
+}
+
+}  // namespace cli
