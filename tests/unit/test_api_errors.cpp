@@ -1,0 +1,356 @@
+// Bad input through the public API: every case gets a specific status and a message naming the
+// problem, and nothing crashes (the suite also runs under ASan/UBSan in CI).
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/fixtures.h"
+#include "eurollm.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string read_file(const fs::path &p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const fs::path &p, const std::string &bytes) {
+    std::ofstream out(p, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A safetensors file split into its JSON header and data, so a test can corrupt either.
+struct safetensors_parts {
+    json header;
+    std::string data;
+
+    static safetensors_parts read(const fs::path &p) {
+        const std::string bytes = read_file(p);
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+        return {json::parse(bytes.substr(8, n)), bytes.substr(8 + n)};
+    }
+    std::string bytes() const { return with_header(header.dump()); }
+    std::string with_header(const std::string &h) const {
+        std::string out(8, '\0');
+        uint64_t n = h.size();
+        for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+        return out + h + data;
+    }
+};
+
+class ApiErrors : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EUROLLM_REQUIRE_STORIES();
+        dir_ = fs::temp_directory_path() / ("eurollm-bad-" + std::to_string(::getpid()) + "-" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        for (const char *f : {"config.json", "generation_config.json", "tokenizer_config.json", "tokenizer.model",
+                              "model.safetensors"})
+            fs::copy_file(fs::path(eurollm_test::stories_dir()) / f, dir_ / f);
+    }
+    void TearDown() override {
+        if (!dir_.empty()) fs::remove_all(dir_);
+    }
+
+    // Loads dir_ and expects `want`, with a message containing `needle`.
+    void expect_load_error(eurollm_status want, const std::string &needle) {
+        eurollm_model *m = reinterpret_cast<eurollm_model *>(0x1);
+        const eurollm_status st = eurollm_model_load(dir_.c_str(), nullptr, &m);
+        EXPECT_EQ(st, want) << eurollm_last_error();
+        EXPECT_EQ(m, nullptr);
+        EXPECT_NE(std::string(eurollm_last_error()).find(needle), std::string::npos)
+            << "message was: " << eurollm_last_error();
+        eurollm_model_free(m);
+    }
+
+    safetensors_parts weights() { return safetensors_parts::read(dir_ / "model.safetensors"); }
+    void set_weights(const std::string &bytes) { write_file(dir_ / "model.safetensors", bytes); }
+
+    fs::path dir_;
+};
+
+TEST_F(ApiErrors, MissingDirectory) {
+    dir_ /= "does-not-exist";
+    expect_load_error(EUROLLM_ERR_IO, "does-not-exist");
+}
+
+TEST_F(ApiErrors, MissingConfig) {
+    fs::remove(dir_ / "config.json");
+    expect_load_error(EUROLLM_ERR_IO, "config.json");
+}
+
+TEST_F(ApiErrors, MalformedConfigJson) {
+    write_file(dir_ / "config.json", "{\"model_type\": \"llama\", \"hidden_size\": ");
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "config.json");
+}
+
+TEST_F(ApiErrors, ConfigMissingField) {
+    json cfg = json::parse(read_file(dir_ / "config.json"));
+    cfg.erase("hidden_size");
+    write_file(dir_ / "config.json", cfg.dump());
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "hidden_size");
+}
+
+TEST_F(ApiErrors, UnsupportedArchitecture) {
+    json cfg = json::parse(read_file(dir_ / "config.json"));
+    cfg["model_type"] = "gpt2";
+    write_file(dir_ / "config.json", cfg.dump());
+    expect_load_error(EUROLLM_ERR_UNSUPPORTED, "gpt2");
+}
+
+TEST_F(ApiErrors, TruncatedFile) {
+    const std::string bytes = read_file(dir_ / "model.safetensors");
+    set_weights(bytes.substr(0, 5));
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "truncated");
+}
+
+TEST_F(ApiErrors, TruncatedData) {
+    const std::string bytes = read_file(dir_ / "model.safetensors");
+    set_weights(bytes.substr(0, bytes.size() - 1000));
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "outside");
+}
+
+TEST_F(ApiErrors, HeaderLengthPastEnd) {
+    std::string bytes = read_file(dir_ / "model.safetensors");
+    bytes[6] = 0x7f;  // header length ~ 2^55
+    set_weights(bytes);
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "header length");
+}
+
+TEST_F(ApiErrors, MalformedHeaderJson) {
+    auto w = weights();
+    std::string h = w.header.dump();
+    h.back() = ' ';  // the closing brace is gone: the JSON is cut short
+    set_weights(w.with_header(h));
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "malformed safetensors header");
+}
+
+TEST_F(ApiErrors, OffsetsOutsideFile) {
+    auto w = weights();
+    auto &off = w.header["model.norm.weight"]["data_offsets"];
+    const uint64_t len = off[1].get<uint64_t>() - off[0].get<uint64_t>();
+    off[0] = w.data.size();
+    off[1] = w.data.size() + len;
+    set_weights(w.bytes());
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "model.norm.weight");
+}
+
+TEST_F(ApiErrors, OverlappingTensors) {
+    auto w = weights();
+    // Point the final norm at the first bytes of the embedding table.
+    const uint64_t begin = w.header["model.embed_tokens.weight"]["data_offsets"][0];
+    w.header["model.norm.weight"]["data_offsets"] = {begin, begin + 64 * 4};
+    set_weights(w.bytes());
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "overlap");
+}
+
+TEST_F(ApiErrors, ShapeDisagreesWithConfig) {
+    json cfg = json::parse(read_file(dir_ / "config.json"));
+    cfg["intermediate_size"] = 128;
+    write_file(dir_ / "config.json", cfg.dump());
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "gate_proj");
+}
+
+TEST_F(ApiErrors, SizeDisagreesWithShape) {
+    auto w = weights();
+    w.header["model.norm.weight"]["shape"] = {32};
+    set_weights(w.bytes());
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "model.norm.weight");
+}
+
+TEST_F(ApiErrors, UnsupportedDtype) {
+    auto w = weights();
+    w.header["model.norm.weight"]["dtype"] = "I32";  // same byte size, wrong kind
+    set_weights(w.bytes());
+    expect_load_error(EUROLLM_ERR_UNSUPPORTED, "I32");
+}
+
+TEST_F(ApiErrors, MissingTensor) {
+    auto w = weights();
+    w.header.erase("model.layers.3.mlp.up_proj.weight");
+    set_weights(w.bytes());
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "model.layers.3.mlp.up_proj.weight");
+}
+
+TEST_F(ApiErrors, MissingShard) {
+    json index = {{"metadata", json::object()},
+                  {"weight_map", {{"model.embed_tokens.weight", "model-00001-of-00002.safetensors"},
+                                  {"model.norm.weight", "model-00002-of-00002.safetensors"}}}};
+    fs::rename(dir_ / "model.safetensors", dir_ / "model-00001-of-00002.safetensors");
+    write_file(dir_ / "model.safetensors.index.json", index.dump());
+    expect_load_error(EUROLLM_ERR_IO, "model-00002-of-00002.safetensors");
+}
+
+TEST_F(ApiErrors, MalformedShardIndex) {
+    write_file(dir_ / "model.safetensors.index.json", "{\"weight_map\": [1, 2]}");
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "weight_map");
+}
+
+TEST_F(ApiErrors, EmptyWeightsFile) {
+    set_weights("");
+    expect_load_error(EUROLLM_ERR_BAD_MODEL, "truncated");
+}
+
+// ---- misuse of a loaded model ----
+
+class ApiMisuse : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EUROLLM_REQUIRE_STORIES();
+        ASSERT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), nullptr, &model_), EUROLLM_OK)
+            << eurollm_last_error();
+        eurollm_context_params cp;
+        eurollm_context_params_init(&cp, EUROLLM_CONTEXT_PARAMS_VERSION);
+        cp.n_ctx = 32;
+        cp.n_threads = 1;
+        ASSERT_EQ(eurollm_context_init(model_, &cp, &ctx_), EUROLLM_OK) << eurollm_last_error();
+    }
+    void TearDown() override {
+        eurollm_context_free(ctx_);
+        eurollm_model_free(model_);
+    }
+    eurollm_model *model_ = nullptr;
+    eurollm_context *ctx_ = nullptr;
+};
+
+TEST_F(ApiMisuse, InvalidUtf8Prompt) {
+    const char bad[] = "caf\xC3";  // truncated two-byte sequence
+    int32_t ids[16];
+    size_t n = 0;
+    EXPECT_EQ(eurollm_tokenize(model_, bad, 4, EUROLLM_TOKENIZE_ADD_BOS, ids, 16, &n), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(eurollm_last_error()).find("UTF-8"), std::string::npos);
+    const char overlong[] = "\xC0\xAF";
+    EXPECT_EQ(eurollm_tokenize(model_, overlong, 2, 0, ids, 16, &n), EUROLLM_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(ApiMisuse, TokenIdsOutOfRange) {
+    const int32_t ids[] = {1, 600};
+    EXPECT_EQ(eurollm_context_decode(ctx_, ids, 2, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(eurollm_last_error()).find("600"), std::string::npos);
+    const int32_t negative[] = {-5};
+    EXPECT_EQ(eurollm_context_decode(ctx_, negative, 1, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
+    char text[64];
+    size_t len = 0;
+    EXPECT_EQ(eurollm_detokenize(model_, ids, 2, text, sizeof text, &len), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_token_to_piece(model_, 512, text, sizeof text, &len), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_context_n_past(ctx_), 0u);  // nothing was evaluated
+}
+
+TEST_F(ApiMisuse, PromptLongerThanContext) {
+    std::vector<int32_t> ids(40, 5);
+    EXPECT_EQ(eurollm_context_decode(ctx_, ids.data(), ids.size(), nullptr), EUROLLM_ERR_CONTEXT_FULL);
+    EXPECT_NE(std::string(eurollm_last_error()).find("do not fit"), std::string::npos);
+    eurollm_generator *gen = nullptr;
+    ASSERT_EQ(eurollm_generator_init(ctx_, nullptr, &gen), EUROLLM_OK);
+    EXPECT_EQ(eurollm_generator_append_tokens(gen, ids.data(), ids.size()), EUROLLM_ERR_CONTEXT_FULL);
+    eurollm_generator_free(gen);
+}
+
+TEST_F(ApiMisuse, NullArguments) {
+    eurollm_model *m = nullptr;
+    EXPECT_EQ(eurollm_model_load(nullptr, nullptr, &m), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), nullptr, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_context_init(nullptr, nullptr, &ctx_), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(ctx_, nullptr);  // outputs are cleared on failure
+    int64_t v = 0;
+    EXPECT_EQ(eurollm_model_get_info(nullptr, EUROLLM_INFO_N_VOCAB, &v), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_model_get_info(model_, EUROLLM_INFO_N_VOCAB, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_model_get_info(model_, static_cast<eurollm_model_info>(999), &v), EUROLLM_ERR_INVALID_ARGUMENT);
+    size_t n = 0;
+    EXPECT_EQ(eurollm_tokenize(model_, nullptr, 5, 0, nullptr, 0, &n), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_tokenize(model_, "abc", 3, 0, nullptr, 0, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_generator_step(nullptr, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_context_n_ctx(nullptr), 0u);
+    EXPECT_STREQ(eurollm_model_architecture(nullptr), "");
+    EXPECT_EQ(eurollm_model_chat_template(nullptr), nullptr);
+}
+
+TEST_F(ApiMisuse, FreedHandles) {
+    eurollm_model *m = nullptr;
+    ASSERT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), nullptr, &m), EUROLLM_OK);
+    eurollm_model_free(m);
+    int64_t v = 0;
+    EXPECT_EQ(eurollm_model_get_info(m, EUROLLM_INFO_N_VOCAB, &v), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(eurollm_last_error()).find("freed"), std::string::npos);
+    eurollm_model_free(m);  // a second free is harmless
+
+    eurollm_generator *gen = nullptr;
+    ASSERT_EQ(eurollm_generator_init(ctx_, nullptr, &gen), EUROLLM_OK);
+    eurollm_generator_free(gen);
+    EXPECT_EQ(eurollm_generator_step(gen, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(ApiMisuse, ParentFreedBeforeChildStaysUsableUntilChildGoes) {
+    eurollm_model *m = nullptr;
+    ASSERT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), nullptr, &m), EUROLLM_OK);
+    eurollm_context *c = nullptr;
+    ASSERT_EQ(eurollm_context_init(m, nullptr, &c), EUROLLM_OK);
+    eurollm_model_free(m);  // out of order: the model lives on for its context
+    const int32_t bos = 1;
+    EXPECT_EQ(eurollm_context_decode(c, &bos, 1, nullptr), EUROLLM_OK) << eurollm_last_error();
+    int64_t v = 0;
+    EXPECT_EQ(eurollm_model_get_info(m, EUROLLM_INFO_N_VOCAB, &v), EUROLLM_ERR_INVALID_ARGUMENT);
+    eurollm_context_free(c);
+}
+
+TEST_F(ApiMisuse, BufferTooSmallReportsNeededSize) {
+    const char text[] = "Once upon a time there was a cat";
+    size_t n = 0;
+    int32_t ids[2];
+    EXPECT_EQ(eurollm_tokenize(model_, text, sizeof text - 1, EUROLLM_TOKENIZE_ADD_BOS, ids, 2, &n),
+              EUROLLM_ERR_BUFFER_TOO_SMALL);
+    EXPECT_GT(n, 2u);
+    std::vector<int32_t> all(n);
+    size_t n2 = 0;
+    EXPECT_EQ(eurollm_tokenize(model_, text, sizeof text - 1, EUROLLM_TOKENIZE_ADD_BOS, all.data(), n, &n2), EUROLLM_OK);
+    EXPECT_EQ(n, n2);
+    size_t len = 0;
+    EXPECT_EQ(eurollm_detokenize(model_, all.data(), all.size(), nullptr, 0, &len), EUROLLM_ERR_BUFFER_TOO_SMALL);
+    EXPECT_EQ(len, sizeof text - 1);
+    std::vector<float> logits(10);
+    EXPECT_EQ(eurollm_context_decode_all(ctx_, all.data(), all.size(), logits.data(), logits.size()),
+              EUROLLM_ERR_BUFFER_TOO_SMALL);
+}
+
+TEST_F(ApiMisuse, BadParams) {
+    eurollm_model_params mp;
+    EXPECT_EQ(eurollm_model_params_init(&mp, 99), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_model_params_init(nullptr, EUROLLM_MODEL_PARAMS_VERSION), EUROLLM_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(eurollm_model_params_init(&mp, EUROLLM_MODEL_PARAMS_VERSION), EUROLLM_OK);
+    mp.device = EUROLLM_DEVICE_CUDA;
+    eurollm_model *m = nullptr;
+    EXPECT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), &mp, &m), EUROLLM_ERR_UNSUPPORTED);
+    eurollm_generator_params gp;
+    ASSERT_EQ(eurollm_generator_params_init(&gp, EUROLLM_GENERATOR_PARAMS_VERSION), EUROLLM_OK);
+    gp.temperature = -1.0f;
+    eurollm_generator *gen = nullptr;
+    EXPECT_EQ(eurollm_generator_init(ctx_, &gp, &gen), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(eurollm_last_error()).find("temperature"), std::string::npos);
+    gp.temperature = 0.5f;
+    gp.top_p = 0.0f;
+    EXPECT_EQ(eurollm_generator_init(ctx_, &gp, &gen), EUROLLM_ERR_INVALID_ARGUMENT);
+    eurollm_context_params cp;
+    eurollm_context_params_init(&cp, EUROLLM_CONTEXT_PARAMS_VERSION);
+    cp.n_threads = -3;
+    eurollm_context *c = nullptr;
+    EXPECT_EQ(eurollm_context_init(model_, &cp, &c), EUROLLM_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(ApiMisuse, StatusStringsAreNamed) {
+    EXPECT_STREQ(eurollm_status_string(EUROLLM_ERR_BAD_MODEL), "bad model");
+    EXPECT_STREQ(eurollm_status_string(static_cast<eurollm_status>(-77)), "unknown status");
+}
+
+}  // namespace
