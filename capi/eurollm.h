@@ -307,6 +307,55 @@ EUROLLM_API eurollm_status eurollm_context_decode(eurollm_context *ctx, const in
 EUROLLM_API eurollm_status eurollm_context_decode_all(eurollm_context *ctx, const int32_t *tokens,
                                                       size_t n_tokens, float *logits, size_t cap);
 
+/* ---------------------------------------------------------------------------------------------
+ * Several sequences in one context. Sequence ids run from 0 to EUROLLM_MAX_SEQUENCES - 1 and share
+ * the context's n_ctx cache cells; sequences copied from one another share their common prefix.
+ * The single-sequence calls above (decode, decode_all, n_past) act on sequence 0; reset clears all.
+ * ------------------------------------------------------------------------------------------- */
+
+#define EUROLLM_MAX_SEQUENCES 64
+
+/** @brief Tokens held for sequence `seq`. */
+EUROLLM_API eurollm_status eurollm_context_seq_n_past(const eurollm_context *ctx, int32_t seq, uint32_t *n_past);
+/** @brief Forget positions [p0, end) of a sequence (p0 = 0 removes it). */
+EUROLLM_API eurollm_status eurollm_context_seq_remove(eurollm_context *ctx, int32_t seq, uint32_t p0);
+/**
+ * @brief Make the empty sequence `dst` share the first `n` positions of `src` (n < 0: all), without
+ * copying or re-evaluating them: prefix sharing.
+ */
+EUROLLM_API eurollm_status eurollm_context_seq_copy(eurollm_context *ctx, int32_t src, int32_t dst, int32_t n);
+/** @brief Forget every sequence except `seq`. */
+EUROLLM_API eurollm_status eurollm_context_seq_keep(eurollm_context *ctx, int32_t seq);
+/**
+ * @brief Evaluate runs of tokens for several sequences in one batch.
+ * @param seq_ids, tokens, n_tokens: n_seqs entries; tokens[i] continues sequence seq_ids[i].
+ * @return CONTEXT_FULL (nothing evaluated) if they do not fit; INVALID_ARGUMENT for a repeated or
+ *         out-of-range sequence id or token id.
+ */
+EUROLLM_API eurollm_status eurollm_context_decode_seqs(eurollm_context *ctx, const int32_t *seq_ids,
+                                                       const int32_t *const *tokens, const size_t *n_tokens,
+                                                       size_t n_seqs);
+/**
+ * @brief Logits of the last evaluated token of a sequence. Borrowed until the next call on ctx.
+ * @return INVALID_ARGUMENT if the sequence has no evaluated token.
+ */
+EUROLLM_API eurollm_status eurollm_context_seq_logits(eurollm_context *ctx, int32_t seq, const float **logits);
+
+/* ---------------------------------------------------------------------------------------------
+ * Context state: every sequence's tokens, last logits and KV cache, to a buffer or a file. A state
+ * is refused (INVALID_ARGUMENT) when loaded into a context of a different model. Generators
+ * (sampler state) are not part of it: create them again after loading.
+ * ------------------------------------------------------------------------------------------- */
+
+/** @brief Serialize the state. @param[out] size_out bytes needed; BUFFER_TOO_SMALL when cap is short. */
+EUROLLM_API eurollm_status eurollm_context_state_save(const eurollm_context *ctx, void *buf, size_t cap,
+                                                      size_t *size_out);
+/** @brief Replace the context's state; on error the context is unchanged. */
+EUROLLM_API eurollm_status eurollm_context_state_load(eurollm_context *ctx, const void *buf, size_t size);
+/** @brief Save to a file, written atomically (temporary file, then rename). */
+EUROLLM_API eurollm_status eurollm_context_state_save_file(const eurollm_context *ctx, const char *path);
+EUROLLM_API eurollm_status eurollm_context_state_load_file(eurollm_context *ctx, const char *path);
+
 /** @brief Return false to stop: polled between layers and tokens. */
 typedef bool (*eurollm_abort_cb)(void *user_data);
 /** @brief Install an abort callback on a context (NULL removes it). Work then ends with ABORTED. */
@@ -337,6 +386,7 @@ typedef struct eurollm_generator_params {
     int32_t penalty_last_n;      /**< tokens the penalties look back over; default 64; -1 = all */
     uint64_t seed;               /**< default 0 = take the context's seed */
     bool ignore_eos;             /**< default false: the model's end-of-generation ids stop */
+    int32_t seq_id;              /**< the context sequence this generator extends; default 0 */
     /* new fields are appended only, with a version bump */
 } eurollm_generator_params;
 #define EUROLLM_GENERATOR_PARAMS_VERSION 1
@@ -344,7 +394,8 @@ typedef struct eurollm_generator_params {
 EUROLLM_API eurollm_status eurollm_generator_params_init(eurollm_generator_params *params, uint32_t version);
 /**
  * @brief Create a generator on a context. The context's cache is kept: tokens appended continue
- * the cached sequence (call eurollm_context_reset first for a fresh one).
+ * the cached sequence `params->seq_id` (call eurollm_context_reset or eurollm_context_seq_remove
+ * first for a fresh one). A context may carry one generator per sequence id.
  * @param params NULL for defaults.
  */
 EUROLLM_API eurollm_status eurollm_generator_init(eurollm_context *ctx, const eurollm_generator_params *params,
@@ -400,6 +451,17 @@ EUROLLM_API eurollm_stop_reason eurollm_generator_stop_reason(const eurollm_gene
 EUROLLM_API size_t eurollm_generator_n_generated(const eurollm_generator *gen);
 
 /**
+ * @brief One step of several generators of the same context at once: their pending tokens are
+ * evaluated in a single batch (continuous batching: generators may join or leave between calls).
+ * @param gens n generators on one context, each on a different sequence.
+ * @param[out] tokens n entries: the new token of each generator, or -1.
+ * @param[out] statuses n entries: OK or DONE per generator, as eurollm_generator_step would return.
+ * @return OK, or an error that applies to the whole call (then no generator advanced).
+ */
+EUROLLM_API eurollm_status eurollm_generator_step_batch(eurollm_generator *const *gens, size_t n, int32_t *tokens,
+                                                        eurollm_status *statuses);
+
+/**
  * @brief Convenience: tokenize `prompt` (model default flags), generate until done, and write the
  * generated text (stop strings removed) into `text`.
  * @param[out] text caller buffer; BUFFER_TOO_SMALL with *len_out = needed length when short
@@ -408,6 +470,44 @@ EUROLLM_API size_t eurollm_generator_n_generated(const eurollm_generator *gen);
 EUROLLM_API eurollm_status eurollm_generate_text(eurollm_context *ctx, const char *prompt, size_t prompt_len,
                                                  const eurollm_generator_params *params, char *text,
                                                  size_t cap, size_t *len_out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Embeddings
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum eurollm_pooling {
+    EUROLLM_POOLING_MEAN = 0,   /**< mean of the final hidden states of all tokens (BOS included) */
+    EUROLLM_POOLING_LAST = 1,   /**< the last token's final hidden state */
+    EUROLLM_POOLING_FIRST = 2,  /**< the first token's */
+    EUROLLM_POOLING_NONE = 3    /**< one row per token: [total tokens, dim] */
+} eurollm_pooling;
+
+typedef struct eurollm_embed_params {
+    uint32_t version;          /**< EUROLLM_EMBED_PARAMS_VERSION */
+    eurollm_pooling pooling;   /**< default EUROLLM_POOLING_MEAN */
+    bool normalize;            /**< L2-normalise each row; default false */
+    uint32_t dim;              /**< keep the first dim components (Matryoshka); 0 = all (default) */
+    uint32_t tokenize_flags;   /**< for eurollm_embed_texts; default EUROLLM_TOKENIZE_MODEL_DEFAULT */
+} eurollm_embed_params;
+#define EUROLLM_EMBED_PARAMS_VERSION 1
+
+EUROLLM_API eurollm_status eurollm_embed_params_init(eurollm_embed_params *params, uint32_t version);
+/**
+ * @brief Embed a batch of texts of any lengths in one call. Uses the context's cache as scratch:
+ * every sequence of ctx is cleared. Each text is embedded as if alone.
+ * @param texts n UTF-8 strings; @param text_lens their byte lengths (NULL: NUL-terminated).
+ * @param[out] out caller buffer of cap floats, row-major [n_rows, dim].
+ * @param[out] n_rows_out, dim_out the shape (both set on BUFFER_TOO_SMALL too).
+ */
+EUROLLM_API eurollm_status eurollm_embed_texts(eurollm_context *ctx, const char *const *texts, const size_t *text_lens,
+                                               size_t n, const eurollm_embed_params *params, float *out, size_t cap,
+                                               size_t *n_rows_out, size_t *dim_out);
+/** @brief As eurollm_embed_texts, from token lists (tokens[i] has n_tokens[i] ids). */
+EUROLLM_API eurollm_status eurollm_embed_tokens(eurollm_context *ctx, const int32_t *const *tokens,
+                                                const size_t *n_tokens, size_t n, const eurollm_embed_params *params,
+                                                float *out, size_t cap, size_t *n_rows_out, size_t *dim_out);
+/** @brief Cosine similarity of two vectors (0 when either is all zeros). */
+EUROLLM_API eurollm_status eurollm_cosine_similarity(const float *a, const float *b, size_t dim, float *out);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 // Every extern "C" definition of eurollm.h. This file is the exception firewall: each entry point
 // validates its handles and arguments, runs the C++ core inside capi::guarded, and returns a
 // status. Nothing thrown inside the core crosses this boundary.
+#include <algorithm>
+#include <climits>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -10,6 +12,8 @@
 #include "api_guard.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/mapped_file.h"
+#include "embed/embedder.h"
 #include "generate/generator.h"
 #include "model/model.h"
 #include "runtime/context.h"
@@ -29,7 +33,8 @@ struct eurollm_model {
 struct eurollm_context {
     eurollm_model *owner = nullptr;
     std::unique_ptr<eurollm::context> impl;
-    int children = 0;
+    int children = 0;         // live generators
+    uint64_t gen_seqs = 0;    // sequences that have a generator
     bool free_requested = false;
     eurollm_abort_cb abort_cb = nullptr;
     void *abort_data = nullptr;
@@ -403,6 +408,94 @@ EUROLLM_API eurollm_status eurollm_context_decode_all(eurollm_context *ctx, cons
     });
 }
 
+EUROLLM_API eurollm_status eurollm_context_seq_n_past(const eurollm_context *ctx, int32_t seq, uint32_t *n_past) {
+    return guarded([&] {
+        const auto &c = *checked(ctx, "ctx")->impl;
+        EUROLLM_CHECK_ARG(n_past, "n_past is NULL");
+        *n_past = static_cast<uint32_t>(c.n_past(seq));
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_seq_remove(eurollm_context *ctx, int32_t seq, uint32_t p0) {
+    return guarded([&] {
+        checked(ctx, "ctx")->impl->seq_remove(seq, static_cast<int32_t>(std::min<uint32_t>(p0, INT32_MAX)));
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_seq_copy(eurollm_context *ctx, int32_t src, int32_t dst, int32_t n) {
+    return guarded([&] {
+        checked(ctx, "ctx")->impl->seq_copy(src, dst, n);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_seq_keep(eurollm_context *ctx, int32_t seq) {
+    return guarded([&] {
+        checked(ctx, "ctx")->impl->seq_keep(seq);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_decode_seqs(eurollm_context *ctx, const int32_t *seq_ids,
+                                                       const int32_t *const *tokens, const size_t *n_tokens,
+                                                       size_t n_seqs) {
+    return guarded([&] {
+        auto &c = *checked(ctx, "ctx")->impl;
+        EUROLLM_CHECK_ARG(n_seqs == 0 || (seq_ids && tokens && n_tokens), "seq_ids, tokens and n_tokens must not be NULL");
+        std::vector<eurollm::context::decode_item> items(n_seqs);
+        for (size_t i = 0; i < n_seqs; ++i) items[i] = {seq_ids[i], tokens[i], n_tokens[i]};
+        c.decode_batch(items.data(), items.size());
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_seq_logits(eurollm_context *ctx, int32_t seq, const float **logits) {
+    return guarded([&] {
+        auto &c = *checked(ctx, "ctx")->impl;
+        EUROLLM_CHECK_ARG(logits, "logits is NULL");
+        *logits = c.last_logits(seq);
+        if (!*logits) fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence ", seq, " has no evaluated token");
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_state_save(const eurollm_context *ctx, void *buf, size_t cap,
+                                                      size_t *size_out) {
+    return guarded([&] {
+        const auto &c = *checked(ctx, "ctx")->impl;
+        const std::vector<uint8_t> blob = c.save_state();
+        return copy_out(blob.data(), blob.size(), static_cast<uint8_t *>(buf), cap, size_out, "state");
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_state_load(eurollm_context *ctx, const void *buf, size_t size) {
+    return guarded([&] {
+        checked(ctx, "ctx")->impl->load_state(static_cast<const uint8_t *>(buf), size);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_state_save_file(const eurollm_context *ctx, const char *path) {
+    return guarded([&] {
+        const auto &c = *checked(ctx, "ctx")->impl;
+        EUROLLM_CHECK_ARG(path && *path, "path is NULL or empty");
+        eurollm::write_file_atomic(path, c.save_state());
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_context_state_load_file(eurollm_context *ctx, const char *path) {
+    return guarded([&] {
+        auto &c = *checked(ctx, "ctx")->impl;
+        EUROLLM_CHECK_ARG(path && *path, "path is NULL or empty");
+        eurollm::mapped_file f(path, false);
+        c.load_state(f.data(), f.size());
+        return EUROLLM_OK;
+    });
+}
+
 EUROLLM_API eurollm_status eurollm_context_set_abort(eurollm_context *ctx, eurollm_abort_cb cb, void *user_data) {
     return guarded([&] {
         eurollm_context *c = checked(ctx, "ctx");
@@ -433,6 +526,7 @@ EUROLLM_API eurollm_status eurollm_generator_params_init(eurollm_generator_param
         params->penalty_last_n = d.penalty_last_n;
         params->seed = 0;
         params->ignore_eos = false;
+        params->seq_id = 0;
         return EUROLLM_OK;
     });
 }
@@ -449,15 +543,19 @@ EUROLLM_API eurollm_status eurollm_generator_init(eurollm_context *ctx, const eu
         }
         std::lock_guard<std::mutex> lock(lifecycle_mutex());
         eurollm_context *c = checked(ctx, "ctx");
-        if (c->children > 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "the context already has a generator; free it first");
+        c->impl->check_seq(p.seq_id);
+        if (c->gen_seqs & (uint64_t{1} << p.seq_id))
+            fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence ", p.seq_id, " already has a generator; free it first");
         eurollm::generator_options o;
         o.sampling = to_sampler(p, c->impl->seed());
         o.max_tokens = p.max_tokens;
         o.ignore_eos = p.ignore_eos;
+        o.seq = p.seq_id;
         auto handle = std::make_unique<eurollm_generator>();
         handle->owner = c;
         handle->impl = std::make_unique<eurollm::generator>(*c->impl, o);
         ++c->children;
+        c->gen_seqs |= uint64_t{1} << p.seq_id;
         *out = handle.release();
         registry().add(*out);
         return EUROLLM_OK;
@@ -470,6 +568,7 @@ EUROLLM_API void eurollm_generator_free(eurollm_generator *gen) {
     if (!registry().contains(gen)) return;
     registry().remove(gen);
     eurollm_context *c = gen->owner;
+    c->gen_seqs &= ~(uint64_t{1} << gen->impl->seq());
     delete gen;
     if (--c->children == 0 && c->free_requested) destroy_context_locked(c);
 }
@@ -535,6 +634,17 @@ EUROLLM_API eurollm_status eurollm_generator_logits(eurollm_generator *gen, cons
     });
 }
 
+EUROLLM_API eurollm_status eurollm_generator_step_batch(eurollm_generator *const *gens, size_t n, int32_t *tokens,
+                                                        eurollm_status *statuses) {
+    return guarded([&] {
+        EUROLLM_CHECK_ARG(n == 0 || (gens && tokens && statuses), "gens, tokens and statuses must not be NULL");
+        std::vector<eurollm::generator *> impls(n);
+        for (size_t i = 0; i < n; ++i) impls[i] = checked(gens[i], "gens[i]")->impl.get();
+        eurollm::generator::step_batch(impls.data(), n, tokens, statuses);
+        return EUROLLM_OK;
+    });
+}
+
 EUROLLM_API eurollm_stop_reason eurollm_generator_stop_reason(const eurollm_generator *gen) {
     eurollm_stop_reason r = EUROLLM_STOP_NONE;
     guarded([&] {
@@ -568,7 +678,7 @@ EUROLLM_API eurollm_status eurollm_generate_text(eurollm_context *ctx, const cha
         }
         {
             std::lock_guard<std::mutex> lock(lifecycle_mutex());
-            if (c->children > 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "the context already has a generator; free it first");
+            if (c->gen_seqs & 1u) fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence 0 already has a generator; free it first");
         }
         const auto &m = *c->owner->impl;
         const auto &tok = m.require_tokenizer();
@@ -585,6 +695,113 @@ EUROLLM_API eurollm_status eurollm_generate_text(eurollm_context *ctx, const cha
         while (g.step(&t) == EUROLLM_OK) out += g.text_delta();
         out += g.text_delta();  // text released when generation finished
         return copy_text(out, text, cap, len_out, "text");
+    });
+}
+
+// ---- embeddings ----
+
+EUROLLM_API eurollm_status eurollm_embed_params_init(eurollm_embed_params *params, uint32_t version) {
+    return guarded([&] {
+        EUROLLM_CHECK_ARG(params, "params is NULL");
+        check_version(version, EUROLLM_EMBED_PARAMS_VERSION, "eurollm_embed_params");
+        std::memset(params, 0, sizeof *params);
+        params->version = version;
+        params->pooling = EUROLLM_POOLING_MEAN;
+        params->normalize = false;
+        params->dim = 0;
+        params->tokenize_flags = EUROLLM_TOKENIZE_MODEL_DEFAULT;
+        return EUROLLM_OK;
+    });
+}
+
+namespace {
+
+eurollm_status embed_lists(eurollm_context *ctx, const std::vector<std::vector<int32_t>> &lists,
+                           const eurollm_embed_params &p, float *out, size_t cap, size_t *n_rows_out, size_t *dim_out) {
+    auto &c = *ctx->impl;
+    if (p.pooling < EUROLLM_POOLING_MEAN || p.pooling > EUROLLM_POOLING_NONE)
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown pooling ", static_cast<int>(p.pooling));
+    eurollm::embed_options o;
+    o.pool = static_cast<eurollm::pooling>(p.pooling);
+    o.normalize = p.normalize;
+    o.dim = p.dim;
+    const int64_t width = c.get_model().hp.n_embd;
+    std::vector<size_t> lengths;
+    for (const auto &l : lists) lengths.push_back(l.size());
+    const size_t rows = eurollm::pooled_rows(lengths, o.pool);
+    const auto dim = static_cast<size_t>(eurollm::pooled_dim(width, o));
+    *n_rows_out = rows;
+    *dim_out = dim;
+    if (cap < rows * dim || (!out && rows * dim > 0)) {
+        eurollm::capi::set_last_error("embeddings need " + std::to_string(rows * dim) + " floats but the buffer holds " +
+                                      std::to_string(cap));
+        return EUROLLM_ERR_BUFFER_TOO_SMALL;
+    }
+    std::vector<float> hidden;
+    c.hidden_states(lists, hidden);
+    eurollm::pool_embeddings(hidden.data(), lengths, width, o, out);
+    return EUROLLM_OK;
+}
+
+eurollm_embed_params embed_params_or_default(const eurollm_embed_params *params) {
+    eurollm_embed_params p;
+    eurollm_embed_params_init(&p, EUROLLM_EMBED_PARAMS_VERSION);
+    if (params) {
+        check_version(params->version, EUROLLM_EMBED_PARAMS_VERSION, "eurollm_embed_params");
+        p = *params;
+    }
+    return p;
+}
+
+}  // namespace
+
+EUROLLM_API eurollm_status eurollm_embed_texts(eurollm_context *ctx, const char *const *texts, const size_t *text_lens,
+                                               size_t n, const eurollm_embed_params *params, float *out, size_t cap,
+                                               size_t *n_rows_out, size_t *dim_out) {
+    return guarded([&] {
+        eurollm_context *c = checked(ctx, "ctx");
+        EUROLLM_CHECK_ARG(n_rows_out && dim_out, "n_rows_out and dim_out must not be NULL");
+        EUROLLM_CHECK_ARG(n == 0 || texts, "texts is NULL");
+        const eurollm_embed_params p = embed_params_or_default(params);
+        const auto &tok = c->owner->impl->require_tokenizer();
+        if (p.tokenize_flags & ~7u) fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown tokenize flags");
+        const bool model_default = (p.tokenize_flags & EUROLLM_TOKENIZE_MODEL_DEFAULT) != 0;
+        const bool add_bos = (p.tokenize_flags & EUROLLM_TOKENIZE_ADD_BOS) || (model_default && tok.add_bos_default());
+        const bool special = (p.tokenize_flags & EUROLLM_TOKENIZE_PARSE_SPECIAL) || model_default;
+        std::vector<std::vector<int32_t>> lists(n);
+        for (size_t i = 0; i < n; ++i) {
+            if (!texts[i]) fail(EUROLLM_ERR_INVALID_ARGUMENT, "texts[", i, "] is NULL");
+            const size_t len = text_lens ? text_lens[i] : std::strlen(texts[i]);
+            lists[i] = tok.encode(std::string_view(texts[i], len), add_bos, special);
+            if (lists[i].empty()) fail(EUROLLM_ERR_INVALID_ARGUMENT, "text ", i, " has no tokens (empty and no BOS)");
+        }
+        return embed_lists(c, lists, p, out, cap, n_rows_out, dim_out);
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_embed_tokens(eurollm_context *ctx, const int32_t *const *tokens,
+                                                const size_t *n_tokens, size_t n, const eurollm_embed_params *params,
+                                                float *out, size_t cap, size_t *n_rows_out, size_t *dim_out) {
+    return guarded([&] {
+        eurollm_context *c = checked(ctx, "ctx");
+        EUROLLM_CHECK_ARG(n_rows_out && dim_out, "n_rows_out and dim_out must not be NULL");
+        EUROLLM_CHECK_ARG(n == 0 || (tokens && n_tokens), "tokens and n_tokens must not be NULL");
+        const eurollm_embed_params p = embed_params_or_default(params);
+        std::vector<std::vector<int32_t>> lists(n);
+        for (size_t i = 0; i < n; ++i) {
+            if (!tokens[i] && n_tokens[i] > 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "tokens[", i, "] is NULL");
+            lists[i].assign(tokens[i], tokens[i] + n_tokens[i]);
+        }
+        return embed_lists(c, lists, p, out, cap, n_rows_out, dim_out);
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_cosine_similarity(const float *a, const float *b, size_t dim, float *out) {
+    return guarded([&] {
+        EUROLLM_CHECK_ARG(out, "out is NULL");
+        EUROLLM_CHECK_ARG(dim == 0 || (a && b), "a and b must not be NULL");
+        *out = eurollm::cosine_similarity(a, b, dim);
+        return EUROLLM_OK;
     });
 }
 

@@ -38,11 +38,11 @@ void swiglu_rows(float *gate, const float *up, int64_t dim, int64_t i0, int64_t 
 // y += x, elements [e0, e1).
 void add_inplace(float *y, const float *x, int64_t e0, int64_t e1);
 
-// Causal attention of one query row against a cache.
-//   q: [head_dim] for query head h; k_cache, v_cache: [n_kv, head_dim] for h's kv head
-//   (row stride head_dim); keys [kv_begin, kv_end) are visible. out: [head_dim].
-//   scratch: at least kv_end floats.
-void attention_row(const float *q, const float *k_cache, const float *v_cache, int64_t head_dim, int64_t kv_begin,
-                   int64_t kv_end, float scale, float *scratch, float *out);
+// Attention of one query row against the cache cells it may see.
+//   q: [head_dim] for query head h; k_cache, v_cache: [n_cells, head_dim] for h's kv head
+//   (row stride head_dim); cells[0..n_visible) are the visible cell indices, in position order.
+//   out: [head_dim]. scratch: at least n_visible floats.
+void attention_row(const float *q, const float *k_cache, const float *v_cache, int64_t head_dim,
+                   const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out);
 
 }  // namespace eurollm::kernels

@@ -29,16 +29,18 @@ public:
     // y += x over count elements
     virtual void add(float *y, const float *x, int64_t count) = 0;
 
-    // Causal attention of n query rows (positions pos[i]) against one layer's cache.
+    // Attention of n query rows against one layer's cache.
     //   q: [n, n_head * head_dim]; k, v: [n_head_kv, kv_stride, head_dim]; out: [n, n_head * head_dim].
-    //   Row i sees cache slots [max(0, pos[i] - window + 1), pos[i]] (window 0 = unbounded).
+    //   Row i sees the cache cells cells[row_begin[i] .. row_begin[i + 1]) (causal mask, sequence
+    //   membership and sliding window already applied by the KV cache).
     struct attention_args {
         const float *q;
         const float *k;
         const float *v;
         float *out;
-        const int32_t *pos;
-        int64_t n, n_head, n_head_kv, head_dim, kv_stride, window;
+        const int32_t *cells;
+        const int64_t *row_begin;
+        int64_t n, n_head, n_head_kv, head_dim, kv_stride;
         float scale;
     };
     virtual void attention(const attention_args &a) = 0;

@@ -15,9 +15,11 @@ const char kUsage[] =
     "  info MODEL                 print the model's architecture and sizes\n"
     "  tokenize MODEL TEXT        print the token ids of TEXT (with BOS, as generate uses them)\n"
     "  generate MODEL [options]   stream generated text to stdout\n"
+    "  embed MODEL [options]      embed each line of stdin: one JSON array per line (or --format npy)\n"
     "\n"
     "generate options:\n"
-    "  -p, --prompt TEXT          prompt (empty: start from BOS alone)\n"
+    "  -p, --prompt TEXT          prompt (empty: start from BOS alone); repeat -p to decode several\n"
+    "                             prompts together in one batch (outputs printed in order)\n"
     "  -n, --max-tokens N         tokens to generate (default 256)\n"
     "  --temp T                   temperature; 0 = greedy (default 0.8)\n"
     "  --top-k K --top-p P --min-p P\n"
@@ -27,7 +29,13 @@ const char kUsage[] =
     "  --ignore-eos               do not stop at end-of-sequence tokens\n"
     "  -t, --threads N            CPU threads (default: one per core)\n"
     "  -c, --ctx N                context size in tokens (default: min(model, 4096))\n"
-    "  -v, --verbose              print timings to stderr\n";
+    "  -v, --verbose              print timings to stderr\n"
+    "\n"
+    "embed options:\n"
+    "  --pool mean|last|first     pooling of the final hidden states (default mean)\n"
+    "  --normalize                L2-normalise each vector\n"
+    "  --dim N                    keep the first N components (Matryoshka truncation)\n"
+    "  --format json|npy          output format (default json)\n";
 
 struct command {
     const char *name;
@@ -38,6 +46,7 @@ const command kCommands[] = {
     {"info", cli::cmd_info},
     {"tokenize", cli::cmd_tokenize},
     {"generate", cli::cmd_generate},
+    {"embed", cli::cmd_embed},
 };
 
 }  // namespace

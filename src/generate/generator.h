@@ -18,6 +18,7 @@ struct generator_options {
     sampler_params sampling;
     int32_t max_tokens = 256;  // <= 0: until the context is full
     bool ignore_eos = false;
+    int32_t seq = 0;           // the context sequence this generator extends
 };
 
 class generator {
@@ -33,6 +34,12 @@ public:
 
     // EUROLLM_OK with *token set, or EUROLLM_DONE (then *token = -1). Throws on errors.
     eurollm_status step(int32_t *token);
+    // One step of several generators on the same context, their pending tokens evaluated in one
+    // batch: continuous batching, where generators join and leave between calls.
+    static void step_batch(generator *const *gens, size_t n, int32_t *tokens, eurollm_status *statuses);
+
+    int32_t seq() const { return opt_.seq; }
+    context &ctx() { return ctx_; }
 
     const std::string &text_delta() const { return delta_; }
     const float *logits();  // evaluates pending tokens first
@@ -40,6 +47,8 @@ public:
     size_t n_generated() const { return n_generated_; }
 
 private:
+    bool finished_before_sampling();  // true (and finished) when this step cannot produce a token
+    eurollm_status sample_and_emit(int32_t *token);
     void evaluate_pending();
     void finish(eurollm_stop_reason why);
     void emit_text(const std::string &bytes);

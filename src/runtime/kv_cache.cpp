@@ -1,10 +1,14 @@
 #include "runtime/kv_cache.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "core/error.h"
 
 namespace eurollm {
 
-kv_cache::kv_cache(const hparams &hp, int64_t n_ctx) : n_ctx_(n_ctx) {
+kv_cache::kv_cache(const hparams &hp, int64_t n_ctx)
+    : n_ctx_(n_ctx), n_layer_(hp.n_layer), n_head_kv_(hp.n_head_kv), head_dim_(hp.head_dim) {
     const int64_t per_layer = hp.n_head_kv * n_ctx * hp.head_dim;
     const int64_t total = per_layer * hp.n_layer;
     try {
@@ -14,11 +18,111 @@ kv_cache::kv_cache(const hparams &hp, int64_t n_ctx) : n_ctx_(n_ctx) {
         fail(EUROLLM_ERR_OUT_OF_MEMORY, "cannot allocate a KV cache of ", n_ctx, " tokens (",
              2 * total * 4 / (1 << 20), " MiB)");
     }
+    pos_.assign(static_cast<size_t>(n_ctx), -1);
+    seqs_.assign(static_cast<size_t>(n_ctx), 0);
     layers_.stride = n_ctx;
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         layers_.k.push_back(k_.data() + l * per_layer);
         layers_.v.push_back(v_.data() + l * per_layer);
     }
+}
+
+int64_t kv_cache::n_used() const {
+    return std::count_if(seqs_.begin(), seqs_.end(), [](uint64_t s) { return s != 0; });
+}
+
+void kv_cache::place(const int32_t *seq, const int32_t *pos, int64_t n, int64_t window, placement &out) {
+    // Lowest free cells first.
+    out.cell.clear();
+    for (int64_t c = 0; c < n_ctx_ && static_cast<int64_t>(out.cell.size()) < n; ++c)
+        if (seqs_[static_cast<size_t>(c)] == 0) out.cell.push_back(static_cast<int32_t>(c));
+    if (static_cast<int64_t>(out.cell.size()) < n)
+        fail(EUROLLM_ERR_CONTEXT_FULL, n, " tokens do not fit in the context (", n_used(), " of ", n_ctx_,
+             " cells used)");
+    for (int64_t i = 0; i < n; ++i) {
+        const auto c = static_cast<size_t>(out.cell[static_cast<size_t>(i)]);
+        pos_[c] = pos[i];
+        seqs_[c] = uint64_t{1} << seq[i];
+    }
+    // Visible cells per token, in position order.
+    out.visible.clear();
+    out.visible_begin.assign(1, 0);
+    std::vector<int32_t> members;
+    int32_t members_of = -1;
+    for (int64_t i = 0; i < n; ++i) {
+        if (seq[i] != members_of) {
+            members.clear();
+            const uint64_t bit = uint64_t{1} << seq[i];
+            for (int64_t c = 0; c < n_ctx_; ++c)
+                if (seqs_[static_cast<size_t>(c)] & bit) members.push_back(static_cast<int32_t>(c));
+            // Position order, whatever cells the tokens landed in: the sums then run in the same
+            // order as for the sequence alone, so batching does not change a single bit.
+            std::sort(members.begin(), members.end(),
+                      [&](int32_t a, int32_t b) { return pos_[static_cast<size_t>(a)] < pos_[static_cast<size_t>(b)]; });
+            members_of = seq[i];
+        }
+        const int32_t p = pos[i];
+        for (int32_t c : members) {
+            const int32_t cp = pos_[static_cast<size_t>(c)];
+            if (cp <= p && (window <= 0 || cp > p - window)) out.visible.push_back(c);
+        }
+        out.visible_begin.push_back(static_cast<int64_t>(out.visible.size()));
+    }
+}
+
+void kv_cache::release(const std::vector<int32_t> &cells) {
+    for (int32_t c : cells) {
+        seqs_[static_cast<size_t>(c)] = 0;
+        pos_[static_cast<size_t>(c)] = -1;
+    }
+}
+
+void kv_cache::clear() {
+    std::fill(seqs_.begin(), seqs_.end(), 0);
+    std::fill(pos_.begin(), pos_.end(), -1);
+}
+
+void kv_cache::seq_remove(int32_t seq, int32_t p0, int32_t p1) {
+    const uint64_t bit = uint64_t{1} << seq;
+    for (size_t c = 0; c < seqs_.size(); ++c) {
+        if (!(seqs_[c] & bit) || pos_[c] < p0 || (p1 >= 0 && pos_[c] >= p1)) continue;
+        seqs_[c] &= ~bit;
+        if (seqs_[c] == 0) pos_[c] = -1;
+    }
+}
+
+void kv_cache::seq_copy(int32_t src, int32_t dst, int32_t p0, int32_t p1) {
+    const uint64_t sbit = uint64_t{1} << src, dbit = uint64_t{1} << dst;
+    for (size_t c = 0; c < seqs_.size(); ++c)
+        if ((seqs_[c] & sbit) && pos_[c] >= p0 && (p1 < 0 || pos_[c] < p1)) seqs_[c] |= dbit;
+}
+
+void kv_cache::seq_keep(int32_t seq) {
+    const uint64_t bit = uint64_t{1} << seq;
+    for (size_t c = 0; c < seqs_.size(); ++c) {
+        seqs_[c] &= bit;
+        if (seqs_[c] == 0) pos_[c] = -1;
+    }
+}
+
+void kv_cache::copy_cell_out(int32_t cell, float *dst) const {
+    for (const std::vector<float> *buf : {&k_, &v_})
+        for (int64_t l = 0; l < n_layer_; ++l)
+            for (int64_t h = 0; h < n_head_kv_; ++h) {
+                std::memcpy(dst, buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * head_dim_,
+                            static_cast<size_t>(head_dim_) * sizeof(float));
+                dst += head_dim_;
+            }
+}
+
+void kv_cache::copy_cell_in(int32_t cell, const float *src) {
+    for (std::vector<float> *buf : {&k_, &v_})
+        for (int64_t l = 0; l < n_layer_; ++l)
+            for (int64_t h = 0; h < n_head_kv_; ++h) {
+                std::memcpy(buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * head_dim_, src,
+                            static_cast<size_t>(head_dim_) * sizeof(float));
+                src += head_dim_;
+            }
 }
 
 }  // namespace eurollm

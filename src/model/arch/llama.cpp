@@ -26,26 +26,27 @@ namespace {
 
 const float *bias_or_null(const std::vector<float> &b) { return b.empty() ? nullptr : b.data(); }
 
-// Scatter rows [n, n_head_kv * head_dim] into the cache layout [n_head_kv, stride, head_dim].
-void store_kv(const float *rows, const int32_t *pos, int64_t n, int64_t n_head_kv, int64_t head_dim, int64_t stride,
+// Scatter rows [n, n_head_kv * head_dim] into their cells of the layout [n_head_kv, stride, head_dim].
+void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim, int64_t stride,
               float *cache) {
     for (int64_t i = 0; i < n; ++i)
         for (int64_t h = 0; h < n_head_kv; ++h)
-            std::memcpy(cache + (h * stride + pos[i]) * head_dim, rows + (i * n_head_kv + h) * head_dim,
+            std::memcpy(cache + (h * stride + cell[i]) * head_dim, rows + (i * n_head_kv + h) * head_dim,
                         static_cast<size_t>(head_dim) * sizeof(float));
 }
 
 }  // namespace
 
-void llama_forward(const model &m, backend &be, const int32_t *tokens, const int32_t *pos, int64_t n,
-                   kv_layers &cache, llama_scratch &s, float *logits, bool all_logits, bool (*abort)(void *),
-                   void *abort_data) {
+void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers &cache, llama_scratch &s,
+                   llama_output what, float *out, bool (*abort)(void *), void *abort_data) {
     const hparams &hp = m.hp;
+    const int64_t n = b.n;
+    const int32_t *pos = b.pos;
     const int64_t d = hp.n_embd;
     s.reserve(hp, n);
     float *x = s.x.data(), *h = s.h.data();
 
-    be.embedding(tokens, n, m.tok_embd, x);
+    be.embedding(b.tokens, n, m.tok_embd, x);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         if (abort && !abort(abort_data)) fail(EUROLLM_ERR_ABORTED, "aborted by the abort callback");
@@ -58,21 +59,21 @@ void llama_forward(const model &m, backend &be, const int32_t *tokens, const int
         be.matmul(h, n, L.wv, bias_or_null(L.bv), s.v_new.data());
         be.rope(s.q.data(), n, hp.n_head, hp.head_dim, pos, s.inv_freq.data());
         be.rope(s.k_new.data(), n, hp.n_head_kv, hp.head_dim, pos, s.inv_freq.data());
-        store_kv(s.k_new.data(), pos, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.k[static_cast<size_t>(l)]);
-        store_kv(s.v_new.data(), pos, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.v[static_cast<size_t>(l)]);
+        store_kv(s.k_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.k[static_cast<size_t>(l)]);
+        store_kv(s.v_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.v[static_cast<size_t>(l)]);
 
         backend::attention_args a{};
         a.q = s.q.data();
         a.k = cache.k[static_cast<size_t>(l)];
         a.v = cache.v[static_cast<size_t>(l)];
         a.out = s.attn.data();
-        a.pos = pos;
+        a.cells = b.visible;
+        a.row_begin = b.visible_begin;
         a.n = n;
         a.n_head = hp.n_head;
         a.n_head_kv = hp.n_head_kv;
         a.head_dim = hp.head_dim;
         a.kv_stride = cache.stride;
-        a.window = hp.sliding_window;
         a.scale = scale;
         be.attention(a);
         be.matmul(s.attn.data(), n, L.wo, bias_or_null(L.bo), h);
@@ -87,10 +88,20 @@ void llama_forward(const model &m, backend &be, const int32_t *tokens, const int
         be.add(x, h, n * d);
     }
 
-    const int64_t first = all_logits ? 0 : n - 1;
-    const int64_t rows = n - first;
-    be.rms_norm(x + first * d, rows, m.output_norm, hp.rms_eps, h);
-    be.matmul(h, rows, m.output, nullptr, logits);
+    // Gather the output rows, normalise them, and project to the vocabulary if logits are wanted.
+    int64_t n_out = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        if (!b.output[i]) continue;
+        if (n_out != i) std::memcpy(x + n_out * d, x + i * d, static_cast<size_t>(d) * sizeof(float));
+        ++n_out;
+    }
+    if (n_out == 0) return;
+    if (what == llama_output::hidden) {
+        be.rms_norm(x, n_out, m.output_norm, hp.rms_eps, out);
+        return;
+    }
+    be.rms_norm(x, n_out, m.output_norm, hp.rms_eps, h);
+    be.matmul(h, n_out, m.output, nullptr, out);
 }
 
 }  // namespace eurollm

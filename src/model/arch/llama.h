@@ -1,5 +1,5 @@
-// Forward pass of the Llama-family decoder (Llama, Mistral, EuroLLM, Salamandra, ...), one batch of
-// consecutive tokens of one sequence, through the backend interface.
+// Forward pass of the Llama-family decoder (Llama, Mistral, EuroLLM, Salamandra, ...) over one
+// batch of tokens (possibly from several sequences), through the backend interface.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,24 @@ struct kv_layers {
     int64_t stride = 0;
 };
 
+// One batch, placed in the cache by the runtime: token i sits at position pos[i], its key/value go
+// to cache cell cell[i], and it attends to cells visible[visible_begin[i] .. visible_begin[i + 1]).
+// Rows with output[i] != 0 produce an output row (in batch order).
+struct llama_batch {
+    const int32_t *tokens = nullptr;
+    const int32_t *pos = nullptr;
+    const int32_t *cell = nullptr;
+    const int32_t *visible = nullptr;
+    const int64_t *visible_begin = nullptr;
+    const uint8_t *output = nullptr;
+    int64_t n = 0;
+};
+
+enum class llama_output {
+    logits,  // [n_out, n_vocab]
+    hidden   // [n_out, n_embd]: the final hidden states after the last norm
+};
+
 // Activations of one batch; grown on demand and reused between calls.
 struct llama_scratch {
     std::vector<float> x, h, q, attn, gate, up, inv_freq;
@@ -23,11 +41,9 @@ struct llama_scratch {
     void reserve(const hparams &hp, int64_t n);
 };
 
-// Evaluates tokens[0..n) at positions pos[0..n) (consecutive; earlier positions already cached).
-// Writes the new keys/values into the cache and the logits of every row (all_logits) or of the
-// last row only into `logits` ([n or 1, n_vocab]). `abort` (may be null) is polled per layer.
-void llama_forward(const model &m, backend &be, const int32_t *tokens, const int32_t *pos, int64_t n,
-                   kv_layers &cache, llama_scratch &s, float *logits, bool all_logits,
-                   bool (*abort)(void *) = nullptr, void *abort_data = nullptr);
+// Evaluates a batch and writes the requested rows into `out`. `abort` (may be null) is polled per
+// layer; it returning false throws ABORTED.
+void llama_forward(const model &m, backend &be, const llama_batch &batch, kv_layers &cache, llama_scratch &s,
+                   llama_output what, float *out, bool (*abort)(void *) = nullptr, void *abort_data = nullptr);
 
 }  // namespace eurollm
