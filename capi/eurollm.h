@@ -386,10 +386,11 @@ typedef struct eurollm_generator_params {
     int32_t penalty_last_n;      /**< tokens the penalties look back over; default 64; -1 = all */
     uint64_t seed;               /**< default 0 = take the context's seed */
     bool ignore_eos;             /**< default false: the model's end-of-generation ids stop */
+    /* version 2 */
     int32_t seq_id;              /**< the context sequence this generator extends; default 0 */
     /* new fields are appended only, with a version bump */
 } eurollm_generator_params;
-#define EUROLLM_GENERATOR_PARAMS_VERSION 1
+#define EUROLLM_GENERATOR_PARAMS_VERSION 2
 
 EUROLLM_API eurollm_status eurollm_generator_params_init(eurollm_generator_params *params, uint32_t version);
 /**

@@ -3,6 +3,7 @@
 // status. Nothing thrown inside the core crosses this boundary.
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "api_guard.h"
+#include "handles.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mapped_file.h"
@@ -22,35 +24,7 @@ using eurollm::fail;
 using eurollm::capi::guarded;
 using eurollm::capi::registry;
 
-// Handles. A parent freed while children live is unregistered at once (so the caller can no
-// longer use it) and destroyed when its last child goes.
-struct eurollm_model {
-    std::unique_ptr<eurollm::model> impl;
-    int children = 0;
-    bool free_requested = false;
-};
-
-struct eurollm_context {
-    eurollm_model *owner = nullptr;
-    std::unique_ptr<eurollm::context> impl;
-    int children = 0;         // live generators
-    uint64_t gen_seqs = 0;    // sequences that have a generator
-    bool free_requested = false;
-    eurollm_abort_cb abort_cb = nullptr;
-    void *abort_data = nullptr;
-};
-
-struct eurollm_generator {
-    eurollm_context *owner = nullptr;
-    std::unique_ptr<eurollm::generator> impl;
-};
-
 namespace {
-
-std::mutex &lifecycle_mutex() {
-    static std::mutex m;
-    return m;
-}
 
 template <typename H>
 H *checked(H *h, const char *what) {
@@ -107,12 +81,6 @@ std::string_view text_arg(const char *text, size_t len, const char *what) {
     return text ? std::string_view(text, len) : std::string_view();
 }
 
-void destroy_model_locked(eurollm_model *m) { delete m; }
-
-void release_model_child_locked(eurollm_model *m) {
-    if (--m->children == 0 && m->free_requested) destroy_model_locked(m);
-}
-
 void destroy_context_locked(eurollm_context *c) {
     eurollm_model *owner = c->owner;
     delete c;
@@ -122,6 +90,23 @@ void destroy_context_locked(eurollm_context *c) {
 bool abort_trampoline(void *data) {
     auto *c = static_cast<eurollm_context *>(data);
     return c->abort_cb ? c->abort_cb(c->abort_data) : true;
+}
+
+// A caller compiled against an older header passes an older, shorter struct: take the fields it
+// knows and keep defaults for the rest.
+size_t generator_params_size(uint32_t version) {
+    return version >= 2 ? sizeof(eurollm_generator_params) : offsetof(eurollm_generator_params, seq_id);
+}
+
+eurollm_generator_params generator_params_or_default(const eurollm_generator_params *params) {
+    eurollm_generator_params p;
+    eurollm_generator_params_init(&p, EUROLLM_GENERATOR_PARAMS_VERSION);
+    if (params) {
+        check_version(params->version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
+        std::memcpy(&p, params, generator_params_size(params->version));
+        p.version = EUROLLM_GENERATOR_PARAMS_VERSION;
+    }
+    return p;
 }
 
 eurollm::sampler_params to_sampler(const eurollm_generator_params &p, uint64_t context_seed) {
@@ -512,7 +497,7 @@ EUROLLM_API eurollm_status eurollm_generator_params_init(eurollm_generator_param
     return guarded([&] {
         EUROLLM_CHECK_ARG(params, "params is NULL");
         check_version(version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
-        std::memset(params, 0, sizeof *params);
+        std::memset(params, 0, generator_params_size(version));
         const eurollm::sampler_params d;
         params->version = version;
         params->max_tokens = 256;
@@ -526,7 +511,7 @@ EUROLLM_API eurollm_status eurollm_generator_params_init(eurollm_generator_param
         params->penalty_last_n = d.penalty_last_n;
         params->seed = 0;
         params->ignore_eos = false;
-        params->seq_id = 0;
+        if (version >= 2) params->seq_id = 0;
         return EUROLLM_OK;
     });
 }
@@ -535,12 +520,7 @@ EUROLLM_API eurollm_status eurollm_generator_init(eurollm_context *ctx, const eu
                                                   eurollm_generator **out) {
     return guarded([&] {
         require_out(out, "out");
-        eurollm_generator_params p;
-        eurollm_generator_params_init(&p, EUROLLM_GENERATOR_PARAMS_VERSION);
-        if (params) {
-            check_version(params->version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
-            p = *params;
-        }
+        const eurollm_generator_params p = generator_params_or_default(params);
         std::lock_guard<std::mutex> lock(lifecycle_mutex());
         eurollm_context *c = checked(ctx, "ctx");
         c->impl->check_seq(p.seq_id);
@@ -670,12 +650,7 @@ EUROLLM_API eurollm_status eurollm_generate_text(eurollm_context *ctx, const cha
         eurollm_context *c = checked(ctx, "ctx");
         EUROLLM_CHECK_ARG(len_out, "len_out is NULL");
         const std::string_view p = text_arg(prompt, prompt_len, "prompt");
-        eurollm_generator_params gp;
-        eurollm_generator_params_init(&gp, EUROLLM_GENERATOR_PARAMS_VERSION);
-        if (params) {
-            check_version(params->version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
-            gp = *params;
-        }
+        const eurollm_generator_params gp = generator_params_or_default(params);
         {
             std::lock_guard<std::mutex> lock(lifecycle_mutex());
             if (c->gen_seqs & 1u) fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence 0 already has a generator; free it first");

@@ -165,3 +165,28 @@ TEST_F(Stories, RoundTripOfValidUtf8) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Stories, OlderParamsVersionIsAcceptedAndNewerFieldsDefault) {
+    eurollm::Context ctx(*model);
+    eurollm_generator_params gp;
+    ASSERT_EQ(eurollm_generator_params_init(&gp, 1), EUROLLM_OK);
+    gp.temperature = 0.0f;
+    gp.max_tokens = 5;
+    gp.seq_id = 55;  // not part of version 1: must be ignored, not read
+    eurollm_generator *gen = nullptr;
+    ASSERT_EQ(eurollm_generator_init(ctx.get(), &gp, &gen), EUROLLM_OK) << eurollm_last_error();
+    const int32_t bos = 1;
+    ASSERT_EQ(eurollm_generator_append_tokens(gen, &bos, 1), EUROLLM_OK);
+    int32_t tok = -1;
+    EXPECT_EQ(eurollm_generator_step(gen, &tok), EUROLLM_OK);
+    uint32_t n0 = 0;
+    ASSERT_EQ(eurollm_context_seq_n_past(ctx.get(), 0, &n0), EUROLLM_OK);
+    EXPECT_EQ(n0, 1u);  // the generator extends sequence 0
+    eurollm_generator_free(gen);
+    gp.version = 3;
+    EXPECT_EQ(eurollm_generator_init(ctx.get(), &gp, &gen), EUROLLM_ERR_INVALID_ARGUMENT);
+}
+
+}  // namespace
