@@ -9,15 +9,45 @@
 
 namespace eurollm::kernels {
 
-enum class wtype : int { f32 = 0, f16 = 1, bf16 = 2 };
+// Storage types of weights. Block-quantized types (the GGUF/ggml layouts, bit for bit) hold a row
+// of `cols` elements as cols / block_elems blocks; cols must be a multiple of block_elems.
+//   q8_0: 32 elements = f16 scale d + 32 x int8               (34 bytes), x = d * q
+//   q4_0: 32 elements = f16 scale d + 16 bytes of nibbles     (18 bytes), x = d * (q - 8);
+//         element i < 16 is the low nibble of byte i, element i + 16 its high nibble
+//   q4_k, q6_k: 256-element super-blocks (144 / 210 bytes), dequantized by dequantize_row.
+enum class wtype : int { f32 = 0, f16 = 1, bf16 = 2, q8_0 = 3, q4_0 = 4, q4_k = 5, q6_k = 6 };
+
+// Elements per block (1 for f32/f16/bf16) and bytes per block.
+int64_t wtype_block_elems(wtype wt);
+int64_t wtype_block_bytes(wtype wt);
+// Bytes of a row of `cols` elements (cols a multiple of the block size).
+inline int64_t wtype_row_bytes(wtype wt, int64_t cols) { return cols / wtype_block_elems(wt) * wtype_block_bytes(wt); }
+bool wtype_is_quantized(wtype wt);
+
+// out[0, n) = the first n elements of a row of type wt as f32 (n a multiple of the block size).
+void dequantize_row(const void *row, wtype wt, int64_t n, float *out);
+// Quantizes n f32 values (n a multiple of the block size) into `out` (wtype_row_bytes bytes),
+// round-to-nearest as ggml's reference quantizers do. Supports f32, f16, bf16, q8_0, q4_0.
+void quantize_row(const float *x, wtype wt, int64_t n, void *out);
 
 // The instruction set the CPU kernels dispatch to (chosen once, at first use).
 const char *cpu_isa_name();
 
 // y[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j]) for i in [0, n), j in [j0, j1).
-//   x: [n, k] f32, w: [m, k] of type wt with row stride k, bias: [m] f32 or null, y: [n, ldy] f32.
+//   x: [n, k] f32, w: [m, k] of type wt (rows of wtype_row_bytes(wt, k) bytes), bias: [m] f32 or
+//   null, y: [n, ldy] f32. Accumulates in f32; f32/f16/bf16 weights keep the activations to
+//   within 2^-16 relative, q8_0/q4_0 quantize them to 8 bits per 32-element block (as ggml does).
+// Convenience form: prepares the activations itself (see below) on every call.
 void matmul_rows(const float *x, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                  int64_t j1, float *y, int64_t ldy);
+
+// The two-step form, for callers that split one product over threads: convert the activations
+// once (rows [i0, i1) of x into `prep`, matmul_prep_bytes(wt, n, k) bytes, 64-byte aligned), then
+// let each thread compute its output columns from the prepared rows.
+size_t matmul_prep_bytes(wtype wt, int64_t n, int64_t k);
+void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep);
+void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
+                     int64_t j1, float *y, int64_t ldy);
 
 // out[i, :] = row `ids[i]` of the table [n_rows, dim] as f32, for i in [i0, i1).
 void embedding_rows(const int32_t *ids, const void *table, wtype wt, int64_t dim, int64_t i0, int64_t i1,

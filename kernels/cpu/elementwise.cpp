@@ -1,4 +1,6 @@
 // Row-wise ops of the decoder block: embedding lookup, rms norm, rope, SwiGLU, residual add.
+#include <vector>
+
 #include "common/math.h"
 #include "kernels.h"
 
@@ -17,6 +19,12 @@ float weight_at(const void *w, wtype wt, int64_t i) {
 
 void embedding_rows(const int32_t *ids, const void *table, wtype wt, int64_t dim, int64_t i0, int64_t i1,
                     float *out) {
+    if (wt != wtype::f32) {  // every stored type, quantized ones included, through its row decoder
+        const int64_t row_bytes = wtype_row_bytes(wt, dim);
+        for (int64_t i = i0; i < i1; ++i)
+            dequantize_row(static_cast<const uint8_t *>(table) + ids[i] * row_bytes, wt, dim, out + i * dim);
+        return;
+    }
     for (int64_t i = i0; i < i1; ++i) {
         const int64_t base = static_cast<int64_t>(ids[i]) * dim;
         float *o = out + i * dim;
@@ -26,6 +34,11 @@ void embedding_rows(const int32_t *ids, const void *table, wtype wt, int64_t dim
 
 void rms_norm_rows(const float *x, const void *w, wtype wt, int64_t dim, float eps, int64_t i0, int64_t i1,
                    float *out) {
+    if (wtype_is_quantized(wt)) {
+        std::vector<float> wf(static_cast<size_t>(dim));
+        dequantize_row(w, wt, dim, wf.data());
+        return rms_norm_rows(x, wf.data(), wtype::f32, dim, eps, i0, i1, out);
+    }
     for (int64_t i = i0; i < i1; ++i) {
         const float *xr = x + i * dim;
         float *o = out + i * dim;

@@ -8,34 +8,53 @@
 namespace eurollm::kernels {
 namespace {
 
-isa detect() {
-    isa best = isa::scalar;
+struct detected {
+    isa level = isa::scalar;
+    isa_features features;
+};
+
+detected detect() {
+    detected d;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        best = isa::avx2;
-    if (best == isa::avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        d.level = isa::avx2;
+    if (d.level == isa::avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
-        best = isa::avx512;
+        d.level = isa::avx512;
+    d.features.avx512_bf16 = d.level == isa::avx512 && __builtin_cpu_supports("avx512bf16");
+    d.features.avx512_vnni = d.level == isa::avx512 && __builtin_cpu_supports("avx512vnni");
+    d.features.avx_vnni = d.level >= isa::avx2 && __builtin_cpu_supports("avxvnni");
 #endif
     if (const char *cap = std::getenv("EUROLLM_CPU_ISA")) {
-        if (std::strcmp(cap, "scalar") == 0) best = isa::scalar;
-        else if (std::strcmp(cap, "avx2") == 0 && best == isa::avx512) best = isa::avx2;
+        if (std::strcmp(cap, "scalar") == 0) d.level = isa::scalar;
+        else if (std::strcmp(cap, "avx2") == 0 && d.level == isa::avx512) d.level = isa::avx2;
+        else if (std::strcmp(cap, "avx512f") == 0 && d.level == isa::avx512) d.features = isa_features{};
+        if (d.level != isa::avx512) d.features.avx512_bf16 = d.features.avx512_vnni = false;
+        if (d.level == isa::scalar) d.features.avx_vnni = false;
     }
-    return best;
+    return d;
+}
+
+const detected &state() {
+    static const detected value = detect();
+    return value;
 }
 
 }  // namespace
 
-isa cpu_isa() {
-    static const isa value = detect();
-    return value;
-}
+isa cpu_isa() { return state().level; }
+const isa_features &cpu_features() { return state().features; }
 
 const char *cpu_isa_name() {
-    switch (cpu_isa()) {
-        case isa::avx512: return "avx512";
-        case isa::avx2: return "avx2";
+    const detected &d = state();
+    switch (d.level) {
+        case isa::avx512:
+            if (d.features.avx512_bf16 && d.features.avx512_vnni) return "avx512+bf16+vnni";
+            if (d.features.avx512_bf16) return "avx512+bf16";
+            if (d.features.avx512_vnni) return "avx512+vnni";
+            return "avx512";
+        case isa::avx2: return d.features.avx_vnni ? "avx2+vnni" : "avx2";
         default: return "scalar";
     }
 }

@@ -1,5 +1,7 @@
 // The CPU backend: the kernels of kernels/cpu split over a per-context thread pool.
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "backend/backend.h"
@@ -16,11 +18,19 @@ public:
     const char *name() const override { return "cpu"; }
 
     void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) override {
-        // Split output columns (weight rows) so each weight byte is read by exactly one thread.
-        const int64_t m = w.rows;
-        const int64_t grain = std::max<int64_t>(16, m / (pool_.size() * 8));
+        const int64_t m = w.rows, k = w.cols;
+        // The activations are converted once (to the form the weight type's kernel consumes) ...
+        void *prep = prep_.get(kernels::matmul_prep_bytes(w.type, n, k));
+        if (!prep) throw std::bad_alloc();
+        pool_.parallel_for(n, std::max<int64_t>(1, n / (pool_.size() * 4)),
+                           [&](int64_t i0, int64_t i1) { kernels::matmul_prepare(x, k, w.type, i0, i1, prep); });
+        // ... then the output columns (weight rows) are split so each weight byte is read by one
+        // thread. Decode takes small chunks for balance; prefill large ones, since each chunk
+        // streams the activation blocks past its weight rows once more.
+        const int64_t chunks = pool_.size() * (n == 1 ? 16 : 4);
+        const int64_t grain = std::max<int64_t>(16, (m / chunks + 15) / 16 * 16);
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            kernels::matmul_rows(x, n, w.cols, w.data, w.type, bias, j0, j1, y, m);
+            kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m);
         });
     }
 
@@ -69,7 +79,24 @@ public:
     }
 
 private:
+    // A 64-byte-aligned scratch for prepared activations, grown on demand.
+    struct aligned_scratch {
+        void *p = nullptr;
+        size_t cap = 0;
+        ~aligned_scratch() { std::free(p); }
+        void *get(size_t bytes) {
+            if (bytes > cap) {
+                std::free(p);
+                cap = (bytes + 63) / 64 * 64;
+                p = std::aligned_alloc(64, cap);
+                if (!p) cap = 0;
+            }
+            return p;
+        }
+    };
+
     threadpool pool_;
+    aligned_scratch prep_;
 };
 
 }  // namespace

@@ -45,6 +45,7 @@ inline float to_float(const std::string &s, const std::string &opt) {
 int cmd_info(const std::string &path, args &a);
 int cmd_tokenize(const std::string &path, args &a);
 int cmd_generate(const std::string &path, args &a);
+int cmd_bench(const std::string &path, args &a);
 int cmd_embed(const std::string &path, args &a);
 
 }  // namespace cli

@@ -15,6 +15,8 @@ const char kUsage[] =
     "  info MODEL                 print the model's architecture and sizes\n"
     "  tokenize MODEL TEXT        print the token ids of TEXT (with BOS, as generate uses them)\n"
     "  generate MODEL [options]   stream generated text to stdout\n"
+    "  bench MODEL [options]      load/prefill/decode speed: --prompt-tokens P --gen-tokens G\n"
+    "                             --threads T --reps R --format text|json\n"
     "  embed MODEL [options]      embed each line of stdin: one JSON array per line (or --format npy)\n"
     "\n"
     "generate options:\n"
@@ -46,6 +48,7 @@ const command kCommands[] = {
     {"info", cli::cmd_info},
     {"tokenize", cli::cmd_tokenize},
     {"generate", cli::cmd_generate},
+    {"bench", cli::cmd_bench},
     {"embed", cli::cmd_embed},
 };
 

@@ -22,6 +22,10 @@ inline const char *wtype_name(wtype t) {
     switch (t) {
         case wtype::f16: return "F16";
         case wtype::bf16: return "BF16";
+        case wtype::q8_0: return "Q8_0";
+        case wtype::q4_0: return "Q4_0";
+        case wtype::q4_k: return "Q4_K";
+        case wtype::q6_k: return "Q6_K";
         default: return "F32";
     }
 }

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/gguf.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 
@@ -140,7 +141,11 @@ std::unique_ptr<model> load_model(const std::string &path, const model_load_opti
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) fail(EUROLLM_ERR_IO, path, ": no such file or directory");
     if (!S_ISDIR(st.st_mode)) {
-        fail(EUROLLM_ERR_UNSUPPORTED, path, ": not a model directory (GGUF files are not supported by this build)");
+        if (!is_gguf_file(path)) fail(EUROLLM_ERR_BAD_MODEL, path, ": neither a model directory nor a GGUF file");
+        auto m = std::make_unique<model>();
+        m->path = path;
+        load_gguf_model(*m, path, options);
+        return m;
     }
     auto m = std::make_unique<model>();
     m->path = path;

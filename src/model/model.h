@@ -43,9 +43,10 @@ public:
     const tokenizer &require_tokenizer() const;
 
     std::vector<std::unique_ptr<mapped_file>> files;  // keeps the weight views alive
+    std::vector<std::vector<uint8_t>> owned_weights;  // weights rewritten at load (GGUF q/k row order)
 };
 
-// Loads a Hugging Face model directory. Throws eurollm::error naming the file and the problem.
+// Loads a Hugging Face model directory or a GGUF file. Throws eurollm::error naming the file and the problem.
 std::unique_ptr<model> load_model(const std::string &path, const model_load_options &options);
 
 }  // namespace eurollm

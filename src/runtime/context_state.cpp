@@ -24,7 +24,7 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 }
 
 size_t tensor_bytes(const tensor_ref &t) {
-    return static_cast<size_t>(t.rows * t.cols) * (t.type == wtype::f32 ? 4 : 2);
+    return static_cast<size_t>(t.rows * kernels::wtype_row_bytes(t.type, t.cols));
 }
 
 // Hashes 64 bytes at the start, middle and end of a tensor.

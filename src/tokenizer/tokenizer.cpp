@@ -36,9 +36,21 @@ tokenizer::tokenizer(const std::string &model_path, const nlohmann::json &config
     : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()), n_vocab_(n_vocab) {
     const auto status = sp_->Load(model_path);
     if (!status.ok()) fail(EUROLLM_ERR_BAD_MODEL, model_path, ": cannot load SentencePiece model: ", status.ToString());
+    init(model_path, config);
+}
+
+tokenizer::tokenizer(serialized_proto_tag, const std::string &proto, const std::string &what,
+                     const nlohmann::json &config, int64_t n_vocab)
+    : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()), n_vocab_(n_vocab) {
+    const auto status = sp_->LoadFromSerializedProto(proto);
+    if (!status.ok()) fail(EUROLLM_ERR_BAD_MODEL, what, ": cannot build the tokenizer from the vocabulary: ", status.ToString());
+    init(what, config);
+}
+
+void tokenizer::init(const std::string &what, const nlohmann::json &config) {
     sp_size_ = sp_->GetPieceSize();
     if (sp_size_ > n_vocab_)
-        fail(EUROLLM_ERR_BAD_MODEL, model_path, ": tokenizer has ", sp_size_, " pieces but vocab_size is ", n_vocab_);
+        fail(EUROLLM_ERR_BAD_MODEL, what, ": tokenizer has ", sp_size_, " pieces but vocab_size is ", n_vocab_);
     bos_id_ = sp_->bos_id();
     eos_id_ = sp_->eos_id();
 
@@ -164,6 +176,13 @@ std::string tokenizer::decode(const int32_t *ids, size_t n) const {
     }
     flush();
     return out;
+}
+
+void tokenizer::vocab_entry(int32_t id, std::string *piece, float *score, int *type) const {
+    if (id < 0 || id >= sp_size_) fail(EUROLLM_ERR_INVALID_ARGUMENT, "token id ", id, " is not in the SentencePiece vocabulary");
+    *piece = sp_->IdToPiece(id);
+    *score = sp_->GetScore(id);
+    *type = sp_->IsUnknown(id) ? 2 : sp_->IsControl(id) ? 3 : sp_->IsUnused(id) ? 5 : sp_->IsByte(id) ? 6 : 1;
 }
 
 std::string tokenizer::piece(int32_t id) const {

@@ -20,6 +20,12 @@ class tokenizer {
 public:
     // Loads `model_path` (tokenizer.model). `config` is tokenizer_config.json (may be null).
     tokenizer(const std::string &model_path, const nlohmann::json &config, int64_t n_vocab);
+    // From a serialized SentencePiece ModelProto built in memory (a GGUF file's vocabulary);
+    // `what` names the source in error messages.
+    struct serialized_proto_tag {};
+    static constexpr serialized_proto_tag from_serialized_proto{};
+    tokenizer(serialized_proto_tag, const std::string &proto, const std::string &what, const nlohmann::json &config,
+              int64_t n_vocab);
     ~tokenizer();
 
     // Throws INVALID_ARGUMENT on invalid UTF-8.
@@ -39,8 +45,13 @@ public:
     int32_t eos_id() const { return eos_id_; }
     int64_t n_vocab() const { return n_vocab_; }
     bool is_control(int32_t id) const;
+    // The SentencePiece vocabulary entry of id < sp_size(): piece, score and type (GGUF/SentencePiece
+    // numbering: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte).
+    int64_t sp_size() const { return sp_size_; }
+    void vocab_entry(int32_t id, std::string *piece, float *score, int *type) const;
 
 private:
+    void init(const std::string &what, const nlohmann::json &config);
     void encode_plain(std::string_view text, std::vector<int32_t> &out) const;
 
     std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;

@@ -1,0 +1,119 @@
+// The machine's two ceilings for the CPU kernels, and the kernels' own rates against them.
+//   memory read bandwidth: T threads summing disjoint parts of a 2 GiB buffer with 512-bit loads
+//   bf16 matrix rate:      T threads issuing independent vdpbf16ps chains (32 multiply-adds each)
+//   kernels:               matmul_rows GEMV (n = 1) and GEMM (n = 512) on EuroLLM-1.7B shapes
+// Build and run: bench/ceilings.sh [threads]. Prints one JSON object.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "kernels.h"
+
+using namespace eurollm::kernels;
+
+static double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+template <class F>
+static double run_threads(int t, F f) {
+    std::vector<std::thread> th;
+    const double t0 = now();
+    for (int i = 0; i < t; ++i) th.emplace_back(f, i);
+    for (auto &x : th) x.join();
+    return now() - t0;
+}
+
+__attribute__((target("avx512f"))) static float read_sum(const float *p, size_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < n; i += 64) {
+        a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
+        a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static float bf16_spin(long iters) {
+    __m512 acc[12];
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+    const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3f80);
+    for (long it = 0; it < iters; ++it)
+        for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    float s = 0;
+    for (int i = 0; i < 12; ++i) s += _mm512_reduce_add_ps(acc[i]);
+    return s;
+}
+
+static double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+int main(int argc, char **argv) {
+    const int T = argc > 1 ? std::atoi(argv[1]) : 2;
+    const int reps = 5;
+    // ---- memory read bandwidth ----
+    const size_t bytes = size_t(2) << 30, n = bytes / 4;
+    float *buf = static_cast<float *>(std::aligned_alloc(64, bytes));
+    std::memset(buf, 1, bytes);
+    std::vector<double> bw;
+    std::atomic<float> sink{0};
+    for (int r = 0; r < reps; ++r) {
+        const double s = run_threads(T, [&](int i) {
+            const size_t part = n / T / 64 * 64;
+            sink = sink + read_sum(buf + part * i, part);
+        });
+        bw.push_back(bytes / s / 1e9);
+    }
+    std::free(buf);
+    // ---- bf16 rate ----
+    std::vector<double> fl;
+    const long iters = 20000000;
+    for (int r = 0; r < reps; ++r) {
+        const double s = run_threads(T, [&](int) { sink = sink + bf16_spin(iters); });
+        fl.push_back(2.0 * 32 * 12 * iters * T / s / 1e9);
+    }
+    // ---- our kernels on real shapes: [n, 2048] x [5632, 2048]^T ----
+    const int64_t k = 2048, m = 5632;
+    std::vector<uint16_t> w(size_t(m * k));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = 0x3c00 + (i % 7);  // bf16 ~ 0.008
+    std::vector<float> x(size_t(512 * k)), y(size_t(512 * m));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 0.001f * float(i % 13);
+    auto gemm = [&](int64_t rows) {
+        std::vector<double> v;
+        std::vector<uint8_t> prep(matmul_prep_bytes(wtype::bf16, rows, k) + 64);
+        void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+        for (int r = 0; r < reps; ++r) {
+            const double s = run_threads(T, [&](int i) {
+                if (i == 0) matmul_prepare(x.data(), k, wtype::bf16, 0, rows, pp);
+            });
+            (void)s;
+            const double s2 = run_threads(T, [&](int i) {
+                const int64_t part = m / T;
+                matmul_prepared(pp, rows, k, w.data(), wtype::bf16, nullptr, part * i, i == T - 1 ? m : part * (i + 1),
+                                y.data(), m);
+            });
+            v.push_back(s2);
+        }
+        return median(v);
+    };
+    const double t1 = gemm(1), t512 = gemm(512);
+    const double gemv_gbs = double(m) * k * 2 / t1 / 1e9;
+    const double gemm_gflops = 2.0 * 512 * m * k / t512 / 1e9;
+    std::printf(
+        "{\"threads\": %d, \"isa\": \"%s\", \"mem_read_gb_s\": %.2f, \"bf16_peak_gflops\": %.1f, "
+        "\"gemv_bf16_gb_s\": %.2f, \"gemv_fraction_of_bw\": %.3f, \"gemm_bf16_gflops\": %.1f, "
+        "\"gemm_fraction_of_peak\": %.3f}\n",
+        T, cpu_isa_name(), median(bw), median(fl), gemv_gbs, gemv_gbs / median(bw), gemm_gflops,
+        gemm_gflops / median(fl));
+    return sink == 12345.0f;
+}

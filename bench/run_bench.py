@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""libeurollm vs llama.cpp (node-llama-cpp) on the same weights, same threads: one table of ratios.
+
+    bench/install_peer.sh                                   # once: node-llama-cpp under bench/
+    PYTHON=~/.venvs/eurollm-ref/bin/python scripts/bench/make_bench_models.sh /tmp/eurollm-bench
+    python3 bench/run_bench.py --eurollm build/eurollm --models /tmp/eurollm-bench [--rounds 3]
+
+Each round runs every pair once, ours and the peer back to back (so both see the same machine
+load), each in a fresh process: load, prefill of --prompt-tokens in one batch, --gen-tokens of
+decode. The figures are medians over the rounds; ratios are ours / peer (higher is better for
+speeds, lower for load time and memory). Pure standard library.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# (label, ours, peer): paths relative to --models.
+PAIRS = [
+    ("bf16 vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf"),
+    ("bf16 vs bf16", "eurollm-1.7b-random", "eurollm-1.7b-random-bf16.gguf"),
+    ("f16 gguf", "eurollm-1.7b-random-f16.gguf", "eurollm-1.7b-random-f16.gguf"),
+    ("q8_0", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf"),
+    ("q4_0", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf"),
+]
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def warm(path):
+    """Read the files once so both engines load from the page cache."""
+    files = [os.path.join(path, f) for f in os.listdir(path)] if os.path.isdir(path) else [path]
+    for f in files:
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--eurollm", required=True)
+    ap.add_argument("--models", default="/tmp/eurollm-bench")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompt-tokens", type=int, default=512)
+    ap.add_argument("--gen-tokens", type=int, default=128)
+    ap.add_argument("--pairs", default=",".join(p[0] for p in PAIRS))
+    ap.add_argument("--json-out")
+    args = ap.parse_args()
+    pairs = [p for p in PAIRS if p[0] in args.pairs.split(",")]
+    common = ["--prompt-tokens", str(args.prompt_tokens), "--gen-tokens", str(args.gen_tokens),
+              "--threads", str(args.threads)]
+    results = {p[0]: {"ours": [], "peer": []} for p in pairs}
+    loads = []
+    for r in range(args.rounds):
+        for label, ours, peer in pairs:
+            o, p = os.path.join(args.models, ours), os.path.join(args.models, peer)
+            warm(o)
+            loads.append(os.getloadavg()[0])
+            results[label]["ours"].append(run_json([args.eurollm, "bench", o, *common, "--reps", "1", "--format", "json"]))
+            warm(p)
+            results[label]["peer"].append(run_json(["node", os.path.join(HERE, "peer_llama_cpp.mjs"), p, *common, "--reps", "1"]))
+            print(f"round {r + 1} {label}: ours {results[label]['ours'][-1]['decode_tok_s']:.2f} / peer "
+                  f"{results[label]['peer'][-1]['decode_tok_s']:.2f} decode tok/s", file=sys.stderr)
+    keys = [("prefill_tok_s", "prefill tok/s"), ("decode_tok_s", "decode tok/s"), ("load_s", "load s"),
+            ("peak_rss_mb", "peak RSS MB")]
+    print(f"machine: {os.cpu_count()} CPUs, load average during the runs {statistics.median(loads):.1f}; "
+          f"{args.threads} threads; prefill {args.prompt_tokens}, decode {args.gen_tokens}; "
+          f"medians of {args.rounds} rounds\n")
+    print("| weights (ours vs llama.cpp) | " + " | ".join(f"{k[1]} ours / peer / ratio" for k in keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    table = {}
+    for label, _, _ in pairs:
+        row = [label]
+        table[label] = {}
+        for key, _ in keys:
+            a = statistics.median(x[key] for x in results[label]["ours"])
+            b = statistics.median(x[key] for x in results[label]["peer"])
+            table[label][key] = {"ours": a, "peer": b, "ratio": a / b if b else None}
+            row.append(f"{a:.2f} / {b:.2f} / **{a / b:.2f}x**" if b else f"{a:.2f} / - / -")
+        print("| " + " | ".join(row) + " |")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"table": table, "raw": results, "time": time.time()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+// Pieces shared by the CPU matmul translation units (not part of the kernel interface).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+#include "kernels.h"
+
+namespace eurollm::kernels::detail {
+
+// A growable 64-byte-aligned scratch buffer.
+class aligned_buffer {
+public:
+    aligned_buffer() = default;
+    aligned_buffer(const aligned_buffer &) = delete;
+    aligned_buffer &operator=(const aligned_buffer &) = delete;
+    ~aligned_buffer() { std::free(p_); }
+    void *get(size_t bytes) {
+        if (bytes > cap_) {
+            std::free(p_);
+            cap_ = (bytes + 63) / 64 * 64;
+            p_ = std::aligned_alloc(64, cap_);
+            if (!p_) cap_ = 0;
+        }
+        return p_;
+    }
+
+private:
+    void *p_ = nullptr;
+    size_t cap_ = 0;
+};
+
+// The ggml block layouts.
+struct block_q8_0 {
+    uint16_t d;  // f16
+    int8_t qs[32];
+};
+struct block_q4_0 {
+    uint16_t d;  // f16
+    uint8_t qs[16];
+};
+struct block_q4_k {
+    uint16_t d, dmin;  // f16
+    uint8_t scales[12];
+    uint8_t qs[128];
+};
+struct block_q6_k {
+    uint8_t ql[128];
+    uint8_t qh[64];
+    int8_t scales[16];
+    uint16_t d;  // f16
+};
+static_assert(sizeof(block_q8_0) == 34 && sizeof(block_q4_0) == 18, "ggml block sizes");
+static_assert(sizeof(block_q4_k) == 144 && sizeof(block_q6_k) == 210, "ggml k-quant block sizes");
+
+// Activations quantized for the q8_0/q4_0 dot products: per 32-element block the scale d, the
+// scaled sum s = d * sum(q) (for q4_0's -8 offset) and the 32 int8 values.
+struct block_q8x {
+    float d, s;
+    int8_t qs[32];
+};
+static_assert(sizeof(block_q8x) == 40, "activation block size");
+
+void quantize_q8x(const float *x, int64_t k, block_q8x *out);
+
+size_t quant_prep_bytes(wtype wt, int64_t n, int64_t k);
+void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep);
+void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
+                  int64_t j1, float *y, int64_t ldy);
+
+}  // namespace eurollm::kernels::detail

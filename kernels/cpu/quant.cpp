@@ -1,0 +1,226 @@
+// Block formats: sizes, dequantization of every supported type, reference quantizers (the
+// round-to-nearest rules of ggml's quantize_row_*_ref, so files we write read the same in llama.cpp).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/math.h"
+#include "cpu/matmul_internal.h"
+#include "kernels.h"
+
+namespace eurollm::kernels {
+namespace {
+
+using detail::block_q4_0;
+using detail::block_q4_k;
+using detail::block_q6_k;
+using detail::block_q8_0;
+
+// f32 -> f16, round to nearest even (NaN stays NaN, overflow goes to Inf).
+uint16_t f32_to_f16(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t mant = x & 0x7fffffu;
+    const int32_t exp = static_cast<int32_t>((x >> 23) & 0xff);
+    if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
+    int32_t e = exp - 127 + 15;
+    if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00u);
+    if (e <= 0) {  // subnormal or zero
+        if (e < -10) return static_cast<uint16_t>(sign);
+        mant |= 0x800000u;
+        const int shift = 14 - e;
+        uint32_t h = mant >> shift;
+        const uint32_t rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1u))) ++h;
+        return static_cast<uint16_t>(sign | h);
+    }
+    uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+    const uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: correct
+    return static_cast<uint16_t>(sign | h);
+}
+
+void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+    }
+}
+
+}  // namespace
+
+int64_t wtype_block_elems(wtype wt) {
+    switch (wt) {
+        case wtype::q8_0:
+        case wtype::q4_0: return 32;
+        case wtype::q4_k:
+        case wtype::q6_k: return 256;
+        default: return 1;
+    }
+}
+
+int64_t wtype_block_bytes(wtype wt) {
+    switch (wt) {
+        case wtype::f32: return 4;
+        case wtype::f16:
+        case wtype::bf16: return 2;
+        case wtype::q8_0: return 34;
+        case wtype::q4_0: return 18;
+        case wtype::q4_k: return 144;
+        case wtype::q6_k: return 210;
+    }
+    return 0;
+}
+
+bool wtype_is_quantized(wtype wt) { return wtype_block_elems(wt) > 1; }
+
+void dequantize_row(const void *row, wtype wt, int64_t n, float *out) {
+    switch (wt) {
+        case wtype::f32: std::memcpy(out, row, static_cast<size_t>(n) * 4); return;
+        case wtype::f16: {
+            const uint16_t *h = static_cast<const uint16_t *>(row);
+            for (int64_t i = 0; i < n; ++i) out[i] = kmath::f16_to_f32(h[i]);
+            return;
+        }
+        case wtype::bf16: {
+            const uint16_t *h = static_cast<const uint16_t *>(row);
+            for (int64_t i = 0; i < n; ++i) out[i] = kmath::bf16_to_f32(h[i]);
+            return;
+        }
+        case wtype::q8_0: {
+            const block_q8_0 *b = static_cast<const block_q8_0 *>(row);
+            for (int64_t i = 0; i < n / 32; ++i) {
+                const float d = kmath::f16_to_f32(b[i].d);
+                for (int j = 0; j < 32; ++j) out[i * 32 + j] = d * b[i].qs[j];
+            }
+            return;
+        }
+        case wtype::q4_0: {
+            const block_q4_0 *b = static_cast<const block_q4_0 *>(row);
+            for (int64_t i = 0; i < n / 32; ++i) {
+                const float d = kmath::f16_to_f32(b[i].d);
+                for (int j = 0; j < 16; ++j) {
+                    out[i * 32 + j] = d * static_cast<float>((b[i].qs[j] & 0x0F) - 8);
+                    out[i * 32 + j + 16] = d * static_cast<float>((b[i].qs[j] >> 4) - 8);
+                }
+            }
+            return;
+        }
+        case wtype::q4_k: {
+            const block_q4_k *b = static_cast<const block_q4_k *>(row);
+            for (int64_t i = 0; i < n / 256; ++i) {
+                const uint8_t *q = b[i].qs;
+                const float d = kmath::f16_to_f32(b[i].d), dmin = kmath::f16_to_f32(b[i].dmin);
+                float *y = out + i * 256;
+                for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
+                    uint8_t sc, m;
+                    get_scale_min_k4(is + 0, b[i].scales, &sc, &m);
+                    const float d1 = d * sc, m1 = dmin * m;
+                    get_scale_min_k4(is + 1, b[i].scales, &sc, &m);
+                    const float d2 = d * sc, m2 = dmin * m;
+                    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
+                    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+                }
+            }
+            return;
+        }
+        case wtype::q6_k: {
+            const block_q6_k *b = static_cast<const block_q6_k *>(row);
+            for (int64_t i = 0; i < n / 256; ++i) {
+                const float d = kmath::f16_to_f32(b[i].d);
+                const uint8_t *ql = b[i].ql, *qh = b[i].qh;
+                const int8_t *sc = b[i].scales;
+                float *y = out + i * 256;
+                for (int h = 0; h < 256; h += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+                    for (int l = 0; l < 32; ++l) {
+                        const int is = l / 16;
+                        const int q1 = static_cast<int8_t>((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                        const int q2 = static_cast<int8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                        const int q3 = static_cast<int8_t>((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                        const int q4 = static_cast<int8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                        y[l + 0] = d * sc[is + 0] * static_cast<float>(q1);
+                        y[l + 32] = d * sc[is + 2] * static_cast<float>(q2);
+                        y[l + 64] = d * sc[is + 4] * static_cast<float>(q3);
+                        y[l + 96] = d * sc[is + 6] * static_cast<float>(q4);
+                    }
+                }
+            }
+            return;
+        }
+    }
+}
+
+void quantize_row(const float *x, wtype wt, int64_t n, void *out) {
+    switch (wt) {
+        case wtype::f32: std::memcpy(out, x, static_cast<size_t>(n) * 4); return;
+        case wtype::f16: {
+            uint16_t *h = static_cast<uint16_t *>(out);
+            for (int64_t i = 0; i < n; ++i) h[i] = f32_to_f16(x[i]);
+            return;
+        }
+        case wtype::bf16: {
+            uint16_t *h = static_cast<uint16_t *>(out);
+            for (int64_t i = 0; i < n; ++i) h[i] = kmath::f32_to_bf16(x[i]);
+            return;
+        }
+        case wtype::q8_0: {
+            block_q8_0 *b = static_cast<block_q8_0 *>(out);
+            for (int64_t i = 0; i < n / 32; ++i) {
+                const float *xb = x + i * 32;
+                float amax = 0.0f;
+                for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+                const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+                b[i].d = f32_to_f16(d);
+                for (int j = 0; j < 32; ++j) b[i].qs[j] = static_cast<int8_t>(std::roundf(xb[j] * id));
+            }
+            return;
+        }
+        case wtype::q4_0: {
+            block_q4_0 *b = static_cast<block_q4_0 *>(out);
+            for (int64_t i = 0; i < n / 32; ++i) {
+                const float *xb = x + i * 32;
+                float amax = 0.0f, max = 0.0f;
+                for (int j = 0; j < 32; ++j)
+                    if (std::fabs(xb[j]) > amax) {
+                        amax = std::fabs(xb[j]);
+                        max = xb[j];
+                    }
+                const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+                b[i].d = f32_to_f16(d);
+                for (int j = 0; j < 16; ++j) {
+                    const int x0 = std::min(15, static_cast<int>(static_cast<int8_t>(xb[j] * id + 8.5f)));
+                    const int x1 = std::min(15, static_cast<int>(static_cast<int8_t>(xb[j + 16] * id + 8.5f)));
+                    b[i].qs[j] = static_cast<uint8_t>(x0 | (x1 << 4));
+                }
+            }
+            return;
+        }
+        default: break;  // k-quants: read only
+    }
+}
+
+namespace detail {
+
+void quantize_q8x(const float *x, int64_t k, block_q8x *out) {
+    for (int64_t i = 0; i < k / 32; ++i) {
+        const float *xb = x + i * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; ++j) {
+            const int q = static_cast<int>(std::lrintf(xb[j] * id));
+            out[i].qs[j] = static_cast<int8_t>(q);
+            sum += q;
+        }
+        out[i].d = d;
+        out[i].s = d * static_cast<float>(sum);
+    }
+}
+
+}  // namespace detail
+}  // namespace eurollm::kernels

@@ -1,0 +1,134 @@
+// eurollm bench MODEL: load time, prefill and decode speed, peak memory, through the public API.
+//   --prompt-tokens P (512)  --gen-tokens G (128)  --threads T (0: one per core)  --reps R (3)
+//   --format text|json
+// Each repetition starts from an empty cache: prefill evaluates P tokens in one batch, decode then
+// evaluates G tokens one at a time. Speeds are medians over the repetitions. The token ids are
+// fixed and arbitrary: speed does not depend on them.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+
+namespace cli {
+namespace {
+
+double now_s() {
+    using clock = std::chrono::steady_clock;
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    const size_t h = v.size() / 2;
+    return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+void check(eurollm_status s, const char *what) {
+    if (s != EUROLLM_OK) throw std::runtime_error(std::string(what) + ": " + eurollm_last_error());
+}
+
+std::string json_list(const std::vector<double> &v) {
+    std::string s = "[";
+    char buf[32];
+    for (size_t i = 0; i < v.size(); ++i) {
+        std::snprintf(buf, sizeof buf, "%s%.4f", i ? ", " : "", v[i]);
+        s += buf;
+    }
+    return s + "]";
+}
+
+std::string json_escape(const std::string &s) {
+    std::string o;
+    for (char c : s) {
+        if (c == '"' || c == '\\') o += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) continue;
+        o += c;
+    }
+    return o;
+}
+
+}  // namespace
+
+int cmd_bench(const std::string &path, args &a) {
+    long long prompt = 512, gen = 128, threads = 0, reps = 3;
+    std::string format = "text";
+    while (!a.done()) {
+        const std::string opt = a.next("option");
+        if (opt == "--prompt-tokens" || opt == "-p") prompt = to_int(a.next(opt), opt);
+        else if (opt == "--gen-tokens" || opt == "-n") gen = to_int(a.next(opt), opt);
+        else if (opt == "--threads" || opt == "-t") threads = to_int(a.next(opt), opt);
+        else if (opt == "--reps" || opt == "-r") reps = to_int(a.next(opt), opt);
+        else if (opt == "--format") format = a.next(opt);
+        else throw usage_error("unknown bench option '" + opt + "'");
+    }
+    if (prompt < 1 || gen < 0 || reps < 1 || threads < 0 || prompt + gen > 1 << 20)
+        throw usage_error("bench: --prompt-tokens >= 1, --gen-tokens >= 0, --reps >= 1, --threads >= 0");
+    if (format != "text" && format != "json") throw usage_error("--format is text or json");
+
+    const double t0 = now_s();
+    eurollm_model *model = nullptr;
+    check(eurollm_model_load(path.c_str(), nullptr, &model), "load");
+    const double load_s = now_s() - t0;
+
+    int64_t n_vocab = 0;
+    check(eurollm_model_get_info(model, EUROLLM_INFO_N_VOCAB, &n_vocab), "model info");
+    eurollm_context_params cp;
+    check(eurollm_context_params_init(&cp, EUROLLM_CONTEXT_PARAMS_VERSION), "context params");
+    cp.n_ctx = static_cast<uint32_t>(prompt + gen);
+    cp.n_batch = static_cast<uint32_t>(prompt);
+    cp.n_threads = static_cast<int32_t>(threads);
+    eurollm_context *ctx = nullptr;
+    check(eurollm_context_init(model, &cp, &ctx), "context");
+
+    std::vector<int32_t> tokens(static_cast<size_t>(prompt));
+    const int64_t span = std::max<int64_t>(1, std::min<int64_t>(n_vocab - 3, 250));
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(3 + (i * 7919) % span);
+
+    std::vector<double> prefill, decode;
+    for (long long r = 0; r < reps; ++r) {
+        check(eurollm_context_reset(ctx), "reset");
+        const float *logits = nullptr;
+        const double p0 = now_s();
+        check(eurollm_context_decode(ctx, tokens.data(), tokens.size(), &logits), "prefill");
+        prefill.push_back(static_cast<double>(prompt) / (now_s() - p0));
+        if (gen == 0) continue;
+        const double d0 = now_s();
+        for (long long g = 0; g < gen; ++g) {
+            const int32_t tok = static_cast<int32_t>(3 + (g * 31) % span);
+            check(eurollm_context_decode(ctx, &tok, 1, &logits), "decode");
+        }
+        decode.push_back(static_cast<double>(gen) / (now_s() - d0));
+    }
+    eurollm_context_free(ctx);
+    eurollm_model_free(model);
+
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    const double peak_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+
+    if (format == "json") {
+        std::printf(
+            "{\"engine\": \"libeurollm\", \"version\": \"%s\", \"model\": \"%s\", \"threads\": %lld, "
+            "\"prompt_tokens\": %lld, \"gen_tokens\": %lld, \"reps\": %lld, \"load_s\": %.4f, "
+            "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_mb\": %.1f, "
+            "\"prefill_tok_s_all\": %s, \"decode_tok_s_all\": %s}\n",
+            eurollm_version_string(), json_escape(path).c_str(), threads, prompt, gen, reps, load_s, median(prefill),
+            median(decode), peak_rss_mb, json_list(prefill).c_str(), json_list(decode).c_str());
+    } else {
+        std::printf("model         %s\n", path.c_str());
+        std::printf("threads       %lld%s\n", threads, threads == 0 ? " (one per core)" : "");
+        std::printf("load          %.3f s\n", load_s);
+        std::printf("prefill       %.2f tok/s (%lld tokens, median of %lld)\n", median(prefill), prompt, reps);
+        std::printf("decode        %.2f tok/s (%lld tokens, median of %lld)\n", median(decode), gen, reps);
+        std::printf("peak RSS      %.1f MiB\n", peak_rss_mb);
+    }
+    return 0;
+}
+
+}  // namespace cli
