@@ -473,6 +473,49 @@ EUROLLM_API eurollm_status eurollm_generate_text(eurollm_context *ctx, const cha
                                                  size_t cap, size_t *len_out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Chat: templates and conversations
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * @brief Render messages into a prompt with a chat template, exactly as transformers'
+ * apply_chat_template(..., tokenize=False) does.
+ * @param template_source a Jinja template, or NULL for the model's own (ChatML when it has none).
+ * @param messages_json a JSON array of {"role": ..., "content": ...} objects (more keys allowed).
+ * @param extra_json NULL, or a JSON object of further template variables (tools, documents, ...).
+ * @param[out] text, cap, len_out the prompt; BUFFER_TOO_SMALL with the needed length when short.
+ * @return INVALID_ARGUMENT for malformed JSON, a message missing role/content, a template it cannot
+ *         render (the message names the reason and the template line) or raise_exception.
+ */
+EUROLLM_API eurollm_status eurollm_chat_apply_template(const eurollm_model *model, const char *template_source,
+                                                       const char *messages_json, const char *extra_json,
+                                                       bool add_generation_prompt, char *text, size_t cap,
+                                                       size_t *len_out);
+
+/**
+ * A conversation kept in one sequence of a context: each reply is generated after the rendered
+ * conversation, and only the tokens the context does not hold yet are evaluated. Replies stop at
+ * the model's end-of-generation ids and end-of-turn tokens (<|im_end|> and the like).
+ */
+typedef struct eurollm_chat eurollm_chat;
+
+/** @brief Start a conversation on sequence params->seq_id of ctx (params NULL: defaults). */
+EUROLLM_API eurollm_status eurollm_chat_init(eurollm_context *ctx, const eurollm_generator_params *params,
+                                             eurollm_chat **out);
+EUROLLM_API void eurollm_chat_free(eurollm_chat *chat);
+/** @brief Append a message (role "system", "user", ...). */
+EUROLLM_API eurollm_status eurollm_chat_add_message(eurollm_chat *chat, const char *role, const char *content);
+/**
+ * @brief Generate the assistant's reply to the conversation so far and append it.
+ * @param cb streams the reply's text as it is produced (NULL: none); returning false stops.
+ * @param[out] text, cap, len_out the whole reply; BUFFER_TOO_SMALL with the needed length when short
+ *         (the reply is still part of the conversation).
+ */
+EUROLLM_API eurollm_status eurollm_chat_respond(eurollm_chat *chat, eurollm_token_cb cb, void *user_data, char *text,
+                                                size_t cap, size_t *len_out);
+/** @brief Tokens fed to the model by this conversation so far (each earlier token counts once). */
+EUROLLM_API eurollm_status eurollm_chat_n_evaluated(const eurollm_chat *chat, uint64_t *n);
+
+/* ---------------------------------------------------------------------------------------------
  * Embeddings
  * ------------------------------------------------------------------------------------------- */
 

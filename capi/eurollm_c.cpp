@@ -15,6 +15,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mapped_file.h"
+#include "core/utf8.h"
+#include "chat/conversation.h"
 #include "embed/embedder.h"
 #include "generate/generator.h"
 #include "model/model.h"
@@ -670,6 +672,113 @@ EUROLLM_API eurollm_status eurollm_generate_text(eurollm_context *ctx, const cha
         while (g.step(&t) == EUROLLM_OK) out += g.text_delta();
         out += g.text_delta();  // text released when generation finished
         return copy_text(out, text, cap, len_out, "text");
+    });
+}
+
+// ---- chat ----
+
+struct eurollm_chat {
+    eurollm_context *owner = nullptr;
+    std::unique_ptr<eurollm::chat::conversation> impl;
+    int32_t seq = 0;
+};
+
+namespace {
+
+nlohmann::ordered_json parse_json_arg(const char *text, const char *what) {
+    try {
+        return nlohmann::ordered_json::parse(text);
+    } catch (const nlohmann::json::exception &e) {
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " is not valid JSON: ", e.what());
+    }
+}
+
+}  // namespace
+
+EUROLLM_API eurollm_status eurollm_chat_apply_template(const eurollm_model *model, const char *template_source,
+                                                       const char *messages_json, const char *extra_json,
+                                                       bool add_generation_prompt, char *text, size_t cap,
+                                                       size_t *len_out) {
+    return guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        EUROLLM_CHECK_ARG(messages_json, "messages_json is NULL");
+        EUROLLM_CHECK_ARG(len_out, "len_out is NULL");
+        const auto messages = parse_json_arg(messages_json, "messages_json");
+        const auto extra = extra_json ? parse_json_arg(extra_json, "extra_json") : nlohmann::ordered_json::object();
+        if (!extra.is_object()) fail(EUROLLM_ERR_INVALID_ARGUMENT, "extra_json must be a JSON object");
+        const std::string prompt = eurollm::chat::apply_template(m, template_source ? template_source : "", messages,
+                                                                 add_generation_prompt, extra);
+        return copy_text(prompt, text, cap, len_out, "text");
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_chat_init(eurollm_context *ctx, const eurollm_generator_params *params,
+                                             eurollm_chat **out) {
+    return guarded([&] {
+        require_out(out, "out");
+        const eurollm_generator_params p = generator_params_or_default(params);
+        std::lock_guard<std::mutex> lock(lifecycle_mutex());
+        eurollm_context *c = checked(ctx, "ctx");
+        c->impl->check_seq(p.seq_id);
+        if (c->gen_seqs & (uint64_t{1} << p.seq_id))
+            fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence ", p.seq_id, " already has a generator or chat; free it first");
+        eurollm::generator_options o;
+        o.sampling = to_sampler(p, c->impl->seed());
+        o.max_tokens = p.max_tokens;
+        o.ignore_eos = p.ignore_eos;
+        o.seq = p.seq_id;
+        auto handle = std::make_unique<eurollm_chat>();
+        handle->owner = c;
+        handle->seq = p.seq_id;
+        handle->impl = std::make_unique<eurollm::chat::conversation>(*c->impl, o);
+        ++c->children;
+        c->gen_seqs |= uint64_t{1} << p.seq_id;
+        *out = handle.release();
+        registry().add(*out);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API void eurollm_chat_free(eurollm_chat *chat) {
+    if (!chat) return;
+    std::lock_guard<std::mutex> lock(lifecycle_mutex());
+    if (!registry().contains(chat)) return;
+    registry().remove(chat);
+    eurollm_context *c = chat->owner;
+    c->gen_seqs &= ~(uint64_t{1} << chat->seq);
+    delete chat;
+    if (--c->children == 0 && c->free_requested) destroy_context_locked(c);
+}
+
+EUROLLM_API eurollm_status eurollm_chat_add_message(eurollm_chat *chat, const char *role, const char *content) {
+    return guarded([&] {
+        auto &conv = *checked(chat, "chat")->impl;
+        EUROLLM_CHECK_ARG(role && content, "role and content must not be NULL");
+        if (eurollm::utf8_first_invalid(content) != std::string::npos || eurollm::utf8_first_invalid(role) != std::string::npos)
+            fail(EUROLLM_ERR_INVALID_ARGUMENT, "chat message is not valid UTF-8");
+        conv.add_message(role, content);
+        return EUROLLM_OK;
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_chat_respond(eurollm_chat *chat, eurollm_token_cb cb, void *user_data, char *text,
+                                                size_t cap, size_t *len_out) {
+    return guarded([&] {
+        auto &conv = *checked(chat, "chat")->impl;
+        EUROLLM_CHECK_ARG(len_out, "len_out is NULL");
+        const std::string reply = conv.respond([&](const std::string &piece) {
+            return cb ? cb(-1, piece.c_str(), piece.size(), user_data) : true;
+        });
+        return copy_text(reply, text, cap, len_out, "text");
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_chat_n_evaluated(const eurollm_chat *chat, uint64_t *n) {
+    return guarded([&] {
+        const auto &conv = *checked(chat, "chat")->impl;
+        EUROLLM_CHECK_ARG(n, "n is NULL");
+        *n = conv.n_evaluated();
+        return EUROLLM_OK;
     });
 }
 

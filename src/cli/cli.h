@@ -47,5 +47,7 @@ int cmd_tokenize(const std::string &path, args &a);
 int cmd_generate(const std::string &path, args &a);
 int cmd_bench(const std::string &path, args &a);
 int cmd_embed(const std::string &path, args &a);
+int cmd_chat(const std::string &path, args &a);
+int cmd_template(const std::string &path, args &a);
 
 }  // namespace cli

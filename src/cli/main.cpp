@@ -18,6 +18,8 @@ const char kUsage[] =
     "  bench MODEL [options]      load/prefill/decode speed: --prompt-tokens P --gen-tokens G\n"
     "                             --threads T --reps R --format text|json\n"
     "  embed MODEL [options]      embed each line of stdin: one JSON array per line (or --format npy)\n"
+    "  chat MODEL [--system T]    interactive chat with streaming replies (or --messages FILE.json)\n"
+    "  template MODEL --messages FILE.json [--no-generation-prompt]   print the rendered prompt\n"
     "\n"
     "generate options:\n"
     "  -p, --prompt TEXT          prompt (empty: start from BOS alone); repeat -p to decode several\n"
@@ -50,6 +52,8 @@ const command kCommands[] = {
     {"generate", cli::cmd_generate},
     {"bench", cli::cmd_bench},
     {"embed", cli::cmd_embed},
+    {"chat", cli::cmd_chat},
+    {"template", cli::cmd_template},
 };
 
 }  // namespace
