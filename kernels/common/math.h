@@ -77,4 +77,50 @@ EUROLLM_HD float rms_inv(const float *x, int n, float eps) {
     return 1.0f / sqrtf(static_cast<float>(ss / n) + eps);
 }
 
+// ---- Backward (training) per-row math, shared with the GPU kernels ----
+
+// d silu(x) / dx = s * (1 + x * (1 - s)), s = sigmoid(x).
+EUROLLM_HD float silu_grad(float x) {
+    const float s = 1.0f / (1.0f + expf(-x));
+    return s * (1.0f + x * (1.0f - s));
+}
+
+// Backward of y = w * x * rstd for one row of n: given g = dy * w (already multiplied by the weight),
+// dx = rstd * g - x * rstd^3 / n * sum(g * x). The dot product is accumulated in double.
+EUROLLM_HD void rms_norm_backward_row(const float *x, const float *g, float rstd, int n, float *dx, bool accumulate) {
+    double dot = 0.0;
+    for (int i = 0; i < n; ++i) dot += static_cast<double>(g[i]) * x[i];
+    const float c = static_cast<float>(dot / n) * rstd * rstd * rstd;
+    for (int i = 0; i < n; ++i) {
+        const float v = rstd * g[i] - c * x[i];
+        dx[i] = accumulate ? dx[i] + v : v;
+    }
+}
+
+// Softmax cross-entropy of one row of logits: returns logsumexp(z) - z[target] and, when dz is not
+// null, writes (softmax(z) - onehot(target)) * scale into dz (dz may alias z).
+EUROLLM_HD float softmax_xent_row(const float *z, int n, int target, float scale, float *dz) {
+    float mx = z[0];
+    for (int i = 1; i < n; ++i) mx = z[i] > mx ? z[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < n; ++i) sum += static_cast<double>(expf(z[i] - mx));
+    const float lse = mx + static_cast<float>(log(sum));
+    const float loss = lse - z[target];
+    if (dz) {
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int i = 0; i < n; ++i) dz[i] = expf(z[i] - mx) * inv * scale;
+        dz[target] -= scale;
+    }
+    return loss;
+}
+
+// One AdamW element (decoupled weight decay, bias-corrected moments).
+EUROLLM_HD void adamw_element(float *w, float g, float *m, float *v, float lr, float b1, float b2, float eps, float wd,
+                              float bc1, float bc2) {
+    *m = b1 * *m + (1.0f - b1) * g;
+    *v = b2 * *v + (1.0f - b2) * g * g;
+    const float mhat = *m / bc1, vhat = *v / bc2;
+    *w -= lr * (mhat / (sqrtf(vhat) + eps) + wd * *w);
+}
+
 }  // namespace eurollm::kmath

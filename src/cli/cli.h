@@ -45,6 +45,9 @@ inline float to_float(const std::string &s, const std::string &opt) {
 int cmd_info(const std::string &path, args &a);
 int cmd_tokenize(const std::string &path, args &a);
 int cmd_generate(const std::string &path, args &a);
+int cmd_train(const std::string &path, args &a);
+int cmd_export_peft(const std::string &path, args &a);
+int cmd_merge(const std::string &path, args &a);
 int cmd_bench(const std::string &path, args &a);
 int cmd_embed(const std::string &path, args &a);
 int cmd_chat(const std::string &path, args &a);

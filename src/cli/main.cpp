@@ -15,6 +15,9 @@ const char kUsage[] =
     "  info MODEL                 print the model's architecture and sizes\n"
     "  tokenize MODEL TEXT        print the token ids of TEXT (with BOS, as generate uses them)\n"
     "  generate MODEL [options]   stream generated text to stdout\n"
+    "  train MODEL --data F --out DIR [options]   fine-tune (LoRA or full); train --help for options\n"
+    "  export-peft MODEL --checkpoint DIR --out ADAPTER   LoRA of a run's checkpoint, PEFT layout\n"
+    "  merge MODEL --adapter ADAPTER --out DIR [--scale S]   merge a PEFT LoRA into a new model\n"
     "  bench MODEL [options]      load/prefill/decode speed: --prompt-tokens P --gen-tokens G\n"
     "                             --threads T --reps R --format text|json\n"
     "  embed MODEL [options]      embed each line of stdin: one JSON array per line (or --format npy)\n"
@@ -50,6 +53,9 @@ const command kCommands[] = {
     {"info", cli::cmd_info},
     {"tokenize", cli::cmd_tokenize},
     {"generate", cli::cmd_generate},
+    {"train", cli::cmd_train},
+    {"export-peft", cli::cmd_export_peft},
+    {"merge", cli::cmd_merge},
     {"bench", cli::cmd_bench},
     {"embed", cli::cmd_embed},
     {"chat", cli::cmd_chat},

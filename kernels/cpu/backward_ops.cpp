@@ -1,0 +1,154 @@
+// Row-wise ops of training, forward and backward together: rms norm, rope, SwiGLU, the fused
+// softmax cross-entropy, the embedding scatter and AdamW. The per-row arithmetic is in
+// common/math.h, shared with the GPU kernels.
+#include <vector>
+
+#include "common/math.h"
+#include "kernels_backward.h"
+
+namespace eurollm::kernels {
+namespace {
+
+float weight_at(const void *w, wtype wt, int64_t i) {
+    switch (wt) {
+        case wtype::f16: return kmath::f16_to_f32(static_cast<const uint16_t *>(w)[i]);
+        case wtype::bf16: return kmath::bf16_to_f32(static_cast<const uint16_t *>(w)[i]);
+        default: return static_cast<const float *>(w)[i];
+    }
+}
+
+}  // namespace
+
+// ---- rms norm: y = w * x * rstd ----
+
+void rms_norm_forward_rows(const float *x, const void *w, wtype wt, int64_t dim, float eps, int64_t i0, int64_t i1,
+                           float *out, float *rstd) {
+    for (int64_t i = i0; i < i1; ++i) {
+        const float *xr = x + i * dim;
+        float *o = out + i * dim;
+        const float r = kmath::rms_inv(xr, static_cast<int>(dim), eps);
+        rstd[i] = r;
+        for (int64_t c = 0; c < dim; ++c) o[c] = weight_at(w, wt, c) * (xr[c] * r);
+    }
+}
+
+void rms_norm_backward_rows(const float *dy, const float *x, const float *rstd, const void *w, wtype wt, int64_t dim,
+                            int64_t i0, int64_t i1, float *dx, bool accumulate) {
+    std::vector<float> g(static_cast<size_t>(dim));
+    for (int64_t i = i0; i < i1; ++i) {
+        const float *dyr = dy + i * dim;
+        for (int64_t c = 0; c < dim; ++c) g[static_cast<size_t>(c)] = dyr[c] * weight_at(w, wt, c);
+        kmath::rms_norm_backward_row(x + i * dim, g.data(), rstd[i], static_cast<int>(dim), dx + i * dim, accumulate);
+    }
+}
+
+void rms_norm_backward_weight(const float *dy, const float *x, const float *rstd, int64_t n, int64_t dim, int64_t c0,
+                              int64_t c1, float *dw) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float *dyr = dy + i * dim, *xr = x + i * dim;
+        const float r = rstd[i];
+        for (int64_t c = c0; c < c1; ++c) dw[c] += dyr[c] * (xr[c] * r);
+    }
+}
+
+// ---- rope: the forward rotates (a, b) by +angle; the backward by -angle ----
+
+void rope_backward_rows(float *dx, int64_t n_heads, int64_t head_dim, const int32_t *pos, const float *inv_freq,
+                        int64_t rotary_dim, int64_t i0, int64_t i1) {
+    const int half = static_cast<int>(rotary_dim / 2);
+    for (int64_t i = i0; i < i1; ++i) {
+        const float p = static_cast<float>(pos[i]);
+        for (int f = 0; f < half; ++f) {
+            const float angle = p * inv_freq[f];
+            const float c = cosf(angle), s = sinf(angle);
+            for (int64_t h = 0; h < n_heads; ++h) kmath::rope_rotate(dx + (i * n_heads + h) * head_dim, f, half, c, -s);
+        }
+    }
+}
+
+// ---- SwiGLU: act = silu(gate) * up ----
+
+void swiglu_forward_rows(const float *gate, const float *up, float *act, int64_t dim, int64_t i0, int64_t i1) {
+    for (int64_t e = i0 * dim; e < i1 * dim; ++e) act[e] = kmath::silu(gate[e]) * up[e];
+}
+
+void swiglu_backward_rows(const float *dact, const float *gate, const float *up, float *dgate, float *dup, int64_t dim,
+                          int64_t i0, int64_t i1) {
+    for (int64_t e = i0 * dim; e < i1 * dim; ++e) {
+        const float g = gate[e], u = up[e], d = dact[e];
+        const float dg = d * u * kmath::silu_grad(g);
+        const float du = d * kmath::silu(g);
+        dgate[e] = dg;
+        dup[e] = du;
+    }
+}
+
+// ---- softmax over causal rows ----
+
+void causal_softmax_rows(float *S, int64_t n, float scale, int64_t window, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+        float *row = S + i * n;
+        const int64_t begin = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+        float mx = row[begin] * scale;
+        for (int64_t t = begin; t <= i; ++t) mx = row[t] * scale > mx ? row[t] * scale : mx;
+        double sum = 0.0;
+        for (int64_t t = begin; t <= i; ++t) {
+            row[t] = expf(row[t] * scale - mx);
+            sum += row[t];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int64_t t = 0; t < begin; ++t) row[t] = 0.0f;
+        for (int64_t t = begin; t <= i; ++t) row[t] *= inv;
+        for (int64_t t = i + 1; t < n; ++t) row[t] = 0.0f;
+    }
+}
+
+void softmax_backward_rows(const float *P, const float *dP, float *dS, int64_t n, float scale, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+        const float *p = P + i * n, *dp = dP + i * n;
+        float *ds = dS + i * n;
+        double dot = 0.0;
+        for (int64_t t = 0; t <= i && t < n; ++t) dot += static_cast<double>(p[t]) * dp[t];
+        const float d = static_cast<float>(dot);
+        for (int64_t t = 0; t < n; ++t) ds[t] = t <= i ? p[t] * (dp[t] - d) * scale : 0.0f;
+    }
+}
+
+// ---- the output: fused softmax cross-entropy ----
+
+void cross_entropy_rows(const float *logits, const int32_t *targets, int64_t n_vocab, float scale, int64_t i0,
+                        int64_t i1, float *losses, float *dlogits) {
+    for (int64_t i = i0; i < i1; ++i) {
+        const float *z = logits + i * n_vocab;
+        float *dz = dlogits ? dlogits + i * n_vocab : nullptr;
+        const int32_t t = targets[i];
+        if (t < 0) {
+            losses[i] = 0.0f;
+            if (dz)
+                for (int64_t c = 0; c < n_vocab; ++c) dz[c] = 0.0f;
+            continue;
+        }
+        losses[i] = kmath::softmax_xent_row(z, static_cast<int>(n_vocab), t, scale, dz);
+    }
+}
+
+// ---- embedding: scatter-add rows, in row order ----
+
+void embedding_backward(const int32_t *ids, const float *dy, int64_t n, int64_t dim, int64_t c0, int64_t c1,
+                        float *dtable) {
+    for (int64_t i = 0; i < n; ++i) {
+        float *row = dtable + static_cast<int64_t>(ids[i]) * dim;
+        const float *d = dy + i * dim;
+        for (int64_t c = c0; c < c1; ++c) row[c] += d[c];
+    }
+}
+
+// ---- AdamW ----
+
+void adamw_update(float *w, const float *g, float *m, float *v, const adamw_args &a, int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e)
+        kmath::adamw_element(w + e, g[e] * a.grad_scale, m + e, v + e, a.lr, a.beta1, a.beta2, a.eps, a.weight_decay,
+                             a.bias_correction1, a.bias_correction2);
+}
+
+}  // namespace eurollm::kernels

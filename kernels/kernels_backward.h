@@ -1,0 +1,99 @@
+// Raw-pointer kernels of training: the forward ops that save what the backward pass needs, their
+// backward twins, the fused softmax cross-entropy and AdamW. Like kernels.h they know nothing of
+// src/ and compute a caller-given range, so the trainer splits the work over its threads.
+//
+// Determinism: every output element is computed entirely by one call, in a fixed order that does
+// not depend on the range the caller hands out, so results are bitwise identical for any thread
+// count and any split (resume-from-checkpoint relies on it).
+//
+// Shapes are written [rows, cols], row-major, innermost last.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+namespace eurollm::kernels {
+
+// ---- products ----
+
+// The one product of the backward pass (and of the attention of the training forward):
+//   C[p, c] (+)= sum_{q < n_q} A[p * a_sp + q * a_sq] * B[q * ldb + c]
+// for p in [p0, p1), c in [c0, c1). A is f32 with arbitrary strides (so A or its transpose);
+// B is row-major of type bt (f32/f16/bf16, frozen weights are read as stored). With `accumulate`
+// the sum continues from C's current value, otherwise from zero. Each element sums q in order.
+//   dX = dY · W    : p = token, q = out feature, A = dY (a_sp = m, a_sq = 1), B = W [m, k]
+//   dW += dYᵀ · X  : p = out feature, q = token, A = dY (a_sp = 1, a_sq = m), B = X [n, k]
+void gemm_rows(int64_t p0, int64_t p1, int64_t n_q, const float *A, int64_t a_sp, int64_t a_sq, const void *B,
+               wtype bt, int64_t ldb, int64_t c0, int64_t c1, float *C, int64_t ldc, bool accumulate);
+
+// ---- rms norm ----
+
+// out[i, :] = x[i, :] * rstd[i] * w, rstd[i] = 1 / sqrt(mean(x[i, :]^2) + eps), rows [i0, i1).
+void rms_norm_forward_rows(const float *x, const void *w, wtype wt, int64_t dim, float eps, int64_t i0, int64_t i1,
+                           float *out, float *rstd);
+// dx[i, :] (+)= d/dx of the above given dy, rows [i0, i1).
+void rms_norm_backward_rows(const float *dy, const float *x, const float *rstd, const void *w, wtype wt, int64_t dim,
+                            int64_t i0, int64_t i1, float *dx, bool accumulate);
+// dw[c] += sum_i dy[i, c] * x[i, c] * rstd[i] over all n rows, columns [c0, c1).
+void rms_norm_backward_weight(const float *dy, const float *x, const float *rstd, int64_t n, int64_t dim, int64_t c0,
+                              int64_t c1, float *dw);
+
+// ---- rope ----
+
+// The inverse rotation of kernels::rope_rows (its transpose): maps d(rotated) to d(input), in place.
+void rope_backward_rows(float *dx, int64_t n_heads, int64_t head_dim, const int32_t *pos, const float *inv_freq,
+                        int64_t rotary_dim, int64_t i0, int64_t i1);
+
+// ---- SwiGLU ----
+
+// act[i, :] = silu(gate[i, :]) * up[i, :], rows [i0, i1) of [n, dim] (gate and up are kept).
+void swiglu_forward_rows(const float *gate, const float *up, float *act, int64_t dim, int64_t i0, int64_t i1);
+// dgate = dact * up * silu'(gate), dup = dact * silu(gate). dgate / dup may alias dact.
+void swiglu_backward_rows(const float *dact, const float *gate, const float *up, float *dgate, float *dup, int64_t dim,
+                          int64_t i0, int64_t i1);
+
+// ---- attention (one sequence, one query head) ----
+
+// Causal softmax of scores in place: row i of S [n, n] keeps keys [max(0, i - window + 1), i]
+// (window 0 = unbounded), scaled by `scale` before the softmax; the others become 0. Rows [i0, i1).
+void causal_softmax_rows(float *S, int64_t n, float scale, int64_t window, int64_t i0, int64_t i1);
+// dS[i, :] = P[i, :] * (dP[i, :] - sum_t P[i, t] dP[i, t]) * scale (dS may alias dP). Rows [i0, i1).
+void softmax_backward_rows(const float *P, const float *dP, float *dS, int64_t n, float scale, int64_t i0, int64_t i1);
+
+// Training attention of one head of one sequence of n tokens.
+//   q: [n, ·] row stride q_stride (this head's slice); k, v: [n, ·] row stride kv_stride;
+//   P: [n, n] the saved probabilities; out: [n, ·] row stride q_stride. scratch: n * head_dim floats.
+void attention_forward_head(const float *q, const float *k, const float *v, int64_t n, int64_t head_dim,
+                            int64_t q_stride, int64_t kv_stride, float scale, int64_t window, float *P, float *out,
+                            float *scratch);
+// Its backward: dq (overwritten, stride q_stride), dk / dv (overwritten, [n, head_dim] contiguous:
+// the caller sums query heads that share a kv head). scratch: n * n + n * head_dim floats.
+void attention_backward_head(const float *dout, const float *q, const float *k, const float *v, const float *P,
+                             int64_t n, int64_t head_dim, int64_t q_stride, int64_t kv_stride, float scale, float *dq,
+                             float *dk, float *dv, float *scratch);
+
+// ---- output ----
+
+// Fused softmax cross-entropy of rows [i0, i1) of logits [n, n_vocab]. Rows whose target is
+// negative (-100) are ignored: loss 0 and zero gradient. losses[i] = logsumexp - logit[target];
+// dlogits[i, :] = (softmax - onehot) * scale (may alias logits; null: loss only).
+void cross_entropy_rows(const float *logits, const int32_t *targets, int64_t n_vocab, float scale, int64_t i0,
+                        int64_t i1, float *losses, float *dlogits);
+
+// dtable[ids[i], c] += dy[i, c] for every row i (in order), columns [c0, c1).
+void embedding_backward(const int32_t *ids, const float *dy, int64_t n, int64_t dim, int64_t c0, int64_t c1,
+                        float *dtable);
+
+// ---- optimizer ----
+
+struct adamw_args {
+    float lr, beta1, beta2, eps, weight_decay;
+    float bias_correction1, bias_correction2;  // 1 - beta^t
+    float grad_scale;                          // gradients are multiplied by this first (clipping)
+};
+// Decoupled AdamW over elements [e0, e1): m, v updated, then w.
+void adamw_update(float *w, const float *g, float *m, float *v, const adamw_args &a, int64_t e0, int64_t e1);
+
+}  // namespace eurollm::kernels

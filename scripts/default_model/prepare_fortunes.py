@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Multilingual training text from the Debian fortune packages (pure Python, deterministic).
+
+    python3 scripts/default_model/prepare_fortunes.py OUTDIR [--per-language BYTES]
+
+Reads /usr/share/games/fortunes (packages fortunes, fortunes-de, -it, -es, -pl, -cs, -ga, -bg),
+splits each file into its %-separated fortunes, decodes it (UTF-8, else the language's legacy
+8-bit charset), drops offensive collections (off/), de-duplicates, caps every language at the same
+number of bytes so that the big collections do not drown the small ones, and writes:
+
+  OUTDIR/corpus.txt     one fortune per line (newlines kept as spaces), for spm_train
+  OUTDIR/train.jsonl    {"text": ...} per fortune, shuffled with a fixed seed
+  OUTDIR/val.jsonl      2% of each language, held out
+  OUTDIR/stats.json     fortunes and bytes per language
+"""
+import hashlib
+import json
+import os
+import random
+import sys
+
+ROOT = "/usr/share/games/fortunes"
+# language -> (files or directories under ROOT, fallback charset)
+SOURCES = {
+    "en": (["fortunes", "literature", "people", "wisdom", "humorists", "science", "art", "education",
+            "food", "love", "pets", "platitudes", "politics", "work", "kids", "men-women"], "latin-1"),
+    "de": (["de"], "latin-1"),
+    "it": (["it"], "latin-1"),
+    "es": (["es"], "latin-1"),
+    "pl": (["pl"], "iso-8859-2"),
+    "cs": (["cs"], "iso-8859-2"),
+    "ga": (["ga"], "latin-1"),
+    "bg": (["bg"], "cp1251"),
+}
+
+
+def files_of(entry):
+    path = os.path.join(ROOT, entry)
+    if os.path.isdir(path):
+        out = []
+        for name in sorted(os.listdir(path)):
+            full = os.path.join(path, name)
+            if name.endswith((".dat", ".u8")) or os.path.islink(full) or os.path.isdir(full) or name == "off":
+                continue
+            out.append(full)
+        return out
+    return [path] if os.path.isfile(path) else []
+
+
+def decode(raw, fallback):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode(fallback, errors="replace")
+
+
+def clean(text):
+    lines = [l.rstrip() for l in text.replace("\r", "").split("\n")]
+    text = " ".join(l.strip() for l in lines if l.strip())
+    return " ".join(text.split())
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.stderr.write(__doc__)
+        return 2
+    out = argv[1]
+    cap = int(argv[argv.index("--per-language") + 1]) if "--per-language" in argv else 400000
+    os.makedirs(out, exist_ok=True)
+    rng = random.Random(1234)
+    train, val, stats = [], [], {}
+    seen = set()
+    for lang, (entries, fallback) in SOURCES.items():
+        items = []
+        for entry in entries:
+            for path in files_of(entry):
+                with open(path, "rb") as f:
+                    text = decode(f.read(), fallback)
+                for chunk in text.split("\n%\n"):
+                    t = clean(chunk.strip("%\n "))
+                    if len(t) < 12 or len(t) > 600:
+                        continue
+                    h = hashlib.sha1(t.encode("utf-8")).digest()
+                    if h in seen:
+                        continue
+                    seen.add(h)
+                    items.append(t)
+        rng.shuffle(items)
+        kept, size = [], 0
+        for t in items:
+            if size >= cap:
+                break
+            kept.append(t)
+            size += len(t.encode("utf-8"))
+        n_val = max(1, len(kept) // 50)
+        val += [(lang, t) for t in kept[:n_val]]
+        train += [(lang, t) for t in kept[n_val:]]
+        stats[lang] = {"fortunes": len(kept), "bytes": size, "val": n_val}
+    rng.shuffle(train)
+    with open(os.path.join(out, "corpus.txt"), "w", encoding="utf-8") as f:
+        for _, t in train:
+            f.write(t + "\n")
+    for name, rows in (("train.jsonl", train), ("val.jsonl", val)):
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            for lang, t in rows:
+                f.write(json.dumps({"text": t, "lang": lang}, ensure_ascii=False) + "\n")
+    with open(os.path.join(out, "stats.json"), "w") as f:
+        json.dump(stats, f, indent=1, sort_keys=True)
+    print(json.dumps(stats, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,270 @@
+// The trainer through the experimental C API: fine-tuning stories260K lowers its held-out loss,
+// a run stopped at step 25 and resumed from its checkpoint reproduces the uninterrupted run bit
+// for bit, NaN/Inf losses leave everything unchanged, the schedule, the progress callback.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "train_test_util.h"
+
+namespace {
+
+struct DatasetDeleter { void operator()(eurollm_dataset *d) const { eurollm_dataset_free(d); } };
+using DatasetPtr = std::unique_ptr<eurollm_dataset, DatasetDeleter>;
+
+DatasetPtr load_data(eurollm_model *m, const std::string &path, size_t seq_len) {
+    eurollm_dataset *d = nullptr;
+    if (eurollm_dataset_load(m, path.c_str(), seq_len, &d) != EUROLLM_OK)
+        throw std::runtime_error(std::string("dataset_load: ") + eurollm_last_error());
+    return DatasetPtr(d);
+}
+
+float eval_all(eurollm_trainer *t, eurollm_dataset *d, size_t seq_len) {
+    const size_t n = eurollm_dataset_n_sequences(d);
+    std::vector<int32_t> tok(n * seq_len), lab(n * seq_len);
+    EXPECT_EQ(EUROLLM_OK, eurollm_dataset_get(d, 0, 0, false, 0, n, tok.data(), lab.data()));
+    float loss = 0;
+    EXPECT_EQ(EUROLLM_OK, eurollm_trainer_eval(t, tok.data(), lab.data(), n, seq_len, &loss, nullptr)) << eurollm_last_error();
+    return loss;
+}
+
+uint32_t bits(float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return b;
+}
+
+// The CLI's data loop: shuffled epochs, position (epoch, offset) kept in the trainer.
+std::vector<float> run_steps(eurollm_trainer *t, eurollm_dataset *d, size_t batch, size_t seq_len, int64_t until,
+                             uint64_t seed) {
+    std::vector<float> losses;
+    uint64_t epoch = 0, offset = 0, s = seed;
+    eurollm_trainer_get_data_position(t, &epoch, &offset, &s);
+    if (eurollm_trainer_step_count(t) == 0) s = seed;
+    const size_t n = eurollm_dataset_n_sequences(d);
+    std::vector<int32_t> tok(batch * seq_len), lab(batch * seq_len);
+    while (eurollm_trainer_step_count(t) < until) {
+        if (offset + batch > n) {
+            ++epoch;
+            offset = 0;
+        }
+        EXPECT_EQ(EUROLLM_OK, eurollm_dataset_get(d, s, epoch, true, offset, batch, tok.data(), lab.data()));
+        offset += batch;
+        eurollm_trainer_set_data_position(t, epoch, offset, s);
+        eurollm_train_result r;
+        const eurollm_status st = eurollm_trainer_step(t, tok.data(), lab.data(), batch, seq_len, &r);
+        EXPECT_EQ(EUROLLM_OK, st) << eurollm_last_error();
+        if (st != EUROLLM_OK) break;
+        losses.push_back(r.loss);
+    }
+    return losses;
+}
+
+eurollm_trainer_params stories_params() {
+    eurollm_trainer_params p;
+    eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+    p.mode = EUROLLM_TRAIN_FULL;
+    p.lr = 2e-3f;
+    p.warmup_steps = 5;
+    p.total_steps = 50;
+    p.min_lr_ratio = 0.1f;
+    p.weight_decay = 0.01f;
+    p.micro_batch = 4;  // two micro-batches per step: gradient accumulation in the loop
+    p.seed = 7;
+    p.n_threads = 2;
+    return p;
+}
+
+}  // namespace
+
+TEST(Trainer, Stories260KFiftyStepsLowerHeldOutLossAndResumeIsBitwise) {
+    auto model = ttest::load(ttest::stories_dir());
+    const size_t T = 64, B = 8;
+    auto train = load_data(model.get(), ttest::data_dir() + "/stories_train.jsonl", T);
+    auto held = load_data(model.get(), ttest::data_dir() + "/stories_heldout.jsonl", T);
+    ASSERT_GE(eurollm_dataset_n_sequences(train.get()), B);
+
+    // Uninterrupted: 50 steps.
+    auto a = ttest::make_trainer(model.get(), stories_params());
+    const float before = eval_all(a.get(), held.get(), T);
+    const auto losses_a = run_steps(a.get(), train.get(), B, T, 50, 7);
+    const float after = eval_all(a.get(), held.get(), T);
+    ASSERT_EQ(losses_a.size(), 50u);
+    std::printf("stories260K held-out loss: %.4f before, %.4f after 50 steps (train loss %.4f -> %.4f)\n", before, after,
+                losses_a.front(), losses_a.back());
+    EXPECT_LT(after, before - 0.2f);
+
+    // Stopped at 25, checkpointed, a new trainer resumed from the checkpoint.
+    const std::string dir = ttest::scratch_dir() + "/resume_stories";
+    std::system(("rm -rf '" + dir + "'").c_str());
+    std::vector<float> losses_b;
+    {
+        auto b = ttest::make_trainer(model.get(), stories_params());
+        losses_b = run_steps(b.get(), train.get(), B, T, 25, 7);
+        ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(b.get(), dir.c_str())) << eurollm_last_error();
+    }
+    eurollm_trainer_params p;
+    eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_params_from_checkpoint(dir.c_str(), &p)) << eurollm_last_error();
+    p.n_threads = 1;  // a different thread count must not change a bit
+    auto c = ttest::make_trainer(model.get(), p);
+    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_load_checkpoint(c.get(), dir.c_str())) << eurollm_last_error();
+    EXPECT_EQ(eurollm_trainer_step_count(c.get()), 25);
+    const auto rest = run_steps(c.get(), train.get(), B, T, 50, 7);
+    losses_b.insert(losses_b.end(), rest.begin(), rest.end());
+    ASSERT_EQ(losses_b.size(), 50u);
+    for (size_t i = 0; i < 50; ++i) EXPECT_EQ(bits(losses_a[i]), bits(losses_b[i])) << "step " << i + 1;
+    for (auto part : {EUROLLM_TENSOR_VALUE, EUROLLM_TENSOR_EXP_AVG, EUROLLM_TENSOR_EXP_AVG_SQ}) {
+        const auto wa = ttest::snapshot(a.get(), part), wc = ttest::snapshot(c.get(), part);
+        ASSERT_EQ(wa.size(), wc.size());
+        EXPECT_EQ(0, std::memcmp(wa.data(), wc.data(), wa.size() * sizeof(float))) << "part " << part;
+    }
+}
+
+TEST(Trainer, LoraWithDropoutResumesBitwise) {
+    auto model = ttest::load(ttest::tiny_dir() + "/tiny_llama_gqa2_untied_bf16");
+    // Token-id data (the tiny models have no tokenizer).
+    const std::string data = ttest::scratch_dir() + "/tiny_tokens.jsonl";
+    {
+        std::system(("mkdir -p '" + ttest::scratch_dir() + "'").c_str());
+        std::ofstream f(data);
+        uint32_t x = 12345;
+        for (int doc = 0; doc < 40; ++doc) {
+            f << "{\"tokens\": [1";
+            for (int i = 0; i < 30; ++i) {
+                x = x * 1103515245u + 12345u;
+                f << ", " << 3 + (x >> 16) % 200;
+            }
+            f << "]}\n";
+        }
+    }
+    auto ds = load_data(model.get(), data, 16);
+    eurollm_trainer_params p;
+    eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+    p.lora_rank = 4;
+    p.lora_alpha = 8;
+    p.lora_dropout = 0.1f;
+    p.lora_targets = EUROLLM_LORA_ALL;
+    p.lr = 1e-2f;
+    p.total_steps = 12;
+    p.schedule = EUROLLM_SCHEDULE_LINEAR;
+    p.seed = 3;
+    p.n_threads = 2;
+    auto a = ttest::make_trainer(model.get(), p);
+    const auto la = run_steps(a.get(), ds.get(), 4, 16, 12, 3);
+    const std::string dir = ttest::scratch_dir() + "/resume_lora";
+    std::system(("rm -rf '" + dir + "'").c_str());
+    std::vector<float> lb;
+    {
+        auto b = ttest::make_trainer(model.get(), p);
+        lb = run_steps(b.get(), ds.get(), 4, 16, 5, 3);
+        ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(b.get(), dir.c_str()));
+    }
+    auto c = ttest::make_trainer(model.get(), p);
+    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_load_checkpoint(c.get(), dir.c_str())) << eurollm_last_error();
+    const auto rest = run_steps(c.get(), ds.get(), 4, 16, 12, 3);
+    lb.insert(lb.end(), rest.begin(), rest.end());
+    ASSERT_EQ(la.size(), lb.size());
+    for (size_t i = 0; i < la.size(); ++i) EXPECT_EQ(bits(la[i]), bits(lb[i])) << "step " << i + 1;
+    EXPECT_LT(la.back(), la.front());
+    const auto wa = ttest::snapshot(a.get(), EUROLLM_TENSOR_VALUE), wc = ttest::snapshot(c.get(), EUROLLM_TENSOR_VALUE);
+    EXPECT_EQ(0, std::memcmp(wa.data(), wc.data(), wa.size() * sizeof(float)));
+}
+
+// A copy of a tiny model with one weight of the final norm set to `value` (NaN or Inf).
+std::string poisoned_model(const std::string &name, float value, const std::string &tag) {
+    const std::string src = ttest::tiny_dir() + "/" + name, dst = ttest::scratch_dir() + "/poisoned_" + tag;
+    std::system(("rm -rf '" + dst + "' && mkdir -p '" + dst + "' && cp '" + src + "'/* '" + dst + "'/").c_str());
+    std::string bytes = ttest::read_file(dst + "/model.safetensors");
+    uint64_t n = 0;
+    for (int k = 0; k < 8; ++k) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[k])) << (8 * k);
+    const auto header = nlohmann::json::parse(bytes.substr(8, n));
+    const size_t off = 8 + n + header["model.norm.weight"]["data_offsets"][0].get<size_t>();
+    std::memcpy(&bytes[off + 4], &value, 4);
+    std::ofstream(dst + "/model.safetensors", std::ios::binary) << bytes;
+    return dst;
+}
+
+TEST(Trainer, NonFiniteLossStopsTheStepAndLeavesEverythingUnchanged) {
+    for (float poison : {NAN, INFINITY}) {
+        for (auto mode : {EUROLLM_TRAIN_LORA, EUROLLM_TRAIN_FULL}) {
+            auto model = ttest::load(poisoned_model("tiny_llama_mha_tied_f32", poison, std::isnan(poison) ? "nan" : "inf"));
+            eurollm_trainer_params p;
+            eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+            p.mode = mode;
+            p.n_threads = 2;
+            auto t = ttest::make_trainer(model.get(), p);
+            std::vector<int32_t> tok = {1, 5, 9, 13, 17, 21, 25, 29};
+            const auto w0 = ttest::snapshot(t.get(), EUROLLM_TENSOR_VALUE);
+            const auto m0 = ttest::snapshot(t.get(), EUROLLM_TENSOR_EXP_AVG);
+            const auto v0 = ttest::snapshot(t.get(), EUROLLM_TENSOR_EXP_AVG_SQ);
+            eurollm_train_result r;
+            const eurollm_status st = eurollm_trainer_step(t.get(), tok.data(), tok.data(), 1, tok.size(), &r);
+            EXPECT_EQ(EUROLLM_ERR_GENERIC, st);
+            const std::string msg = eurollm_last_error();
+            EXPECT_NE(msg.find("not finite"), std::string::npos) << msg;
+            EXPECT_NE(msg.find("unchanged"), std::string::npos) << msg;
+            EXPECT_EQ(eurollm_trainer_step_count(t.get()), 0);
+            const auto w1 = ttest::snapshot(t.get(), EUROLLM_TENSOR_VALUE);
+            EXPECT_EQ(0, std::memcmp(w0.data(), w1.data(), w0.size() * sizeof(float)));
+            EXPECT_EQ(m0, ttest::snapshot(t.get(), EUROLLM_TENSOR_EXP_AVG));
+            EXPECT_EQ(v0, ttest::snapshot(t.get(), EUROLLM_TENSOR_EXP_AVG_SQ));
+        }
+    }
+}
+
+TEST(Trainer, ScheduleWarmsUpThenDecays) {
+    auto model = ttest::load(ttest::tiny_dir() + "/tiny_llama_mha_tied_f32");
+    eurollm_trainer_params p;
+    eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+    p.lr = 1e-3f;
+    p.warmup_steps = 4;
+    p.total_steps = 14;
+    p.min_lr_ratio = 0.1f;
+    p.n_threads = 1;
+    auto t = ttest::make_trainer(model.get(), p);
+    std::vector<int32_t> tok = {1, 5, 9, 13, 17, 21, 25, 29};
+    std::vector<float> lrs;
+    for (int s = 0; s < 16; ++s) {
+        eurollm_train_result r;
+        ASSERT_EQ(EUROLLM_OK, eurollm_trainer_step(t.get(), tok.data(), tok.data(), 1, tok.size(), &r));
+        lrs.push_back(r.lr);
+        EXPECT_EQ(r.step, s + 1);
+        EXPECT_EQ(r.tokens, 8);
+        EXPECT_EQ(r.loss_tokens, 7);
+    }
+    EXPECT_NEAR(lrs[0], 2.5e-4f, 1e-9);
+    EXPECT_NEAR(lrs[3], 1e-3f, 1e-9);
+    EXPECT_NEAR(lrs[8], 1e-4f + 0.9e-3f * 0.5f, 1e-8);  // half-way through the decay
+    EXPECT_NEAR(lrs[13], 1e-4f, 1e-9);
+    EXPECT_NEAR(lrs[15], 1e-4f, 1e-9);
+}
+
+TEST(Trainer, ProgressCallbackAndArgumentChecks) {
+    auto model = ttest::load(ttest::tiny_dir() + "/tiny_llama_mha_tied_f32");
+    auto t = ttest::make_trainer(model.get(), [] {
+        eurollm_trainer_params p;
+        eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+        return p;
+    }());
+    int calls = 0;
+    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_set_progress(
+                              t.get(),
+                              [](const eurollm_train_result *r, void *u) {
+                                  ++*static_cast<int *>(u);
+                                  return r->step < 2;
+                              },
+                              &calls));
+    std::vector<int32_t> tok = {1, 5, 9, 13}, masked = {-100, -100, -100, -100}, bad = {1, 5, 999, 13};
+    EXPECT_EQ(EUROLLM_OK, eurollm_trainer_step(t.get(), tok.data(), tok.data(), 1, 4, nullptr));
+    EXPECT_EQ(EUROLLM_ERR_ABORTED, eurollm_trainer_step(t.get(), tok.data(), tok.data(), 1, 4, nullptr));
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(eurollm_trainer_step_count(t.get()), 2);
+    EXPECT_EQ(EUROLLM_ERR_INVALID_ARGUMENT, eurollm_trainer_step(t.get(), tok.data(), masked.data(), 1, 4, nullptr));
+    EXPECT_EQ(EUROLLM_ERR_INVALID_ARGUMENT, eurollm_trainer_step(t.get(), bad.data(), bad.data(), 1, 4, nullptr));
+    EXPECT_EQ(EUROLLM_ERR_INVALID_ARGUMENT, eurollm_trainer_step(nullptr, tok.data(), tok.data(), 1, 4, nullptr));
+    EXPECT_EQ(eurollm_trainer_step_count(t.get()), 2);
+    eurollm_trainer_free(nullptr);
+}
