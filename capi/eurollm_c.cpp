@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mapped_file.h"
 #include "core/utf8.h"
+#include "backend/backend_gpu.h"
 #include "chat/conversation.h"
 #include "embed/embedder.h"
 #include "generate/generator.h"
@@ -139,7 +140,17 @@ EUROLLM_API void eurollm_log_set(eurollm_log_cb cb, eurollm_log_level min_level,
 }
 
 EUROLLM_API int eurollm_device_count(eurollm_device_kind kind) {
-    return kind == EUROLLM_DEVICE_CPU || kind == EUROLLM_DEVICE_AUTO ? 1 : 0;
+    int n = 0;
+    guarded([&] {
+        switch (kind) {
+            case EUROLLM_DEVICE_AUTO:
+            case EUROLLM_DEVICE_CPU: n = 1; break;
+            case EUROLLM_DEVICE_CUDA: n = eurollm::gpu_device_count(eurollm::gpu_kind::cuda); break;
+            case EUROLLM_DEVICE_HIP: n = eurollm::gpu_device_count(eurollm::gpu_kind::hip); break;
+        }
+        return EUROLLM_OK;
+    });
+    return n;
 }
 
 // ---- model ----
@@ -172,8 +183,16 @@ EUROLLM_API eurollm_status eurollm_model_load(const char *path, const eurollm_mo
         if (p.device != EUROLLM_DEVICE_AUTO && p.device != EUROLLM_DEVICE_CPU) {
             if (p.device != EUROLLM_DEVICE_CUDA && p.device != EUROLLM_DEVICE_HIP)
                 fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown device kind ", static_cast<int>(p.device));
-            fail(EUROLLM_ERR_UNSUPPORTED, "this build has no ", p.device == EUROLLM_DEVICE_CUDA ? "CUDA" : "HIP",
-                 " backend");
+            const auto kind = p.device == EUROLLM_DEVICE_CUDA ? eurollm::gpu_kind::cuda : eurollm::gpu_kind::hip;
+            const char *name = p.device == EUROLLM_DEVICE_CUDA ? "CUDA" : "HIP";
+            if (!eurollm::gpu_compiled(kind)) fail(EUROLLM_ERR_UNSUPPORTED, "this build has no ", name, " backend");
+            if (p.device_index >= eurollm::gpu_device_count(kind))
+                fail(EUROLLM_ERR_DEVICE, "no ", name, " device ", p.device_index, " (", eurollm::gpu_device_count(kind),
+                     " found)");
+            // The GPU backend exists and is compile-checked, but model weights and contexts are not
+            // yet placed on it: say so rather than silently running on the CPU.
+            fail(EUROLLM_ERR_UNSUPPORTED, "running a model on a ", name,
+                 " device is not wired into the runtime yet (see docs/GPU.md); use EUROLLM_DEVICE_CPU");
         }
         if (p.device_index < 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "device_index must not be negative");
         eurollm::model_load_options o;
