@@ -44,10 +44,10 @@ ctest_in() {  # ctest_in DIR [ctest args...]
 suite "build (release)" build build/release
 suite "ctest (release)" ctest_in build/release
 if ((!quick)); then
-    suite "build (asan+ubsan)" build build/asan -DEUROLLM_SANITIZE=address -DEUROLLM_BUILD_CLI=OFF
+    suite "build (asan+ubsan)" build build/asan -DEUROLLM_SANITIZE=address
     suite "ctest (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest_in build/asan
     # ThreadSanitizer: the threading tests (one model shared by several threads and contexts).
-    suite "build (tsan)" build build/tsan -DEUROLLM_SANITIZE=thread -DEUROLLM_BUILD_CLI=OFF -- test_generation
+    suite "build (tsan)" build build/tsan -DEUROLLM_SANITIZE=thread -- test_generation
     suite "ctest (tsan)" env TSAN_OPTIONS=halt_on_error=1 ctest_in build/tsan -R 'Threads'
     # The bindings reuse the release build of the library where their runners allow it.
     export EUROLLM_LIB_DIR="$root/build/release" EUROLLM_JAVA_CORE_BUILD="$root/build/release"

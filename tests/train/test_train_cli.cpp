@@ -58,7 +58,7 @@ TEST(Cli, StopAtThenResumeEqualsOneRun) {
 TEST(Cli, KilledRunResumesToTheEnd) {
     const std::string dir = ttest::scratch_dir() + "/cli_kill";
     run("rm -rf '" + dir + "' && mkdir -p '" + dir + "'");
-    const std::string cmd = train_cmd(dir + "/run", "--lora r=4,alpha=8,targets=q,k,v,o --lr 5e-3 --save-every 1 --log-format json", 40);
+    const std::string cmd = train_cmd(dir + "/run", "--lora r=4,alpha=8,targets=q,k,v,o --lr 5e-3 --save-every 1 --log-format json", 200);
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -66,8 +66,11 @@ TEST(Cli, KilledRunResumesToTheEnd) {
         execl("/bin/sh", "sh", "-c", ("exec " + cmd + " > /dev/null 2>&1").c_str(), static_cast<char *>(nullptr));
         _exit(127);
     }
-    // Let it save a few checkpoints, then kill it wherever it is (possibly inside a save).
-    usleep(1200 * 1000);
+    // Once it has saved a checkpoint or two, kill it wherever it is (possibly inside a save). Waiting
+    // for the file rather than a fixed time keeps the test meaningful on fast and slow machines.
+    const std::string latest = dir + "/run/checkpoints/latest";
+    for (int i = 0; i < 3000 && (access(latest.c_str(), F_OK) != 0 || ttest::read_file(latest) < "step-00000002"); ++i)
+        usleep(10 * 1000);
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -83,8 +86,8 @@ TEST(Cli, KilledRunResumesToTheEnd) {
         }
     std::printf("killed run resumed at step %lld\n", static_cast<long long>(first));
     EXPECT_GT(first, 1);  // it resumed from a checkpoint of the killed run
-    EXPECT_EQ(last, 40);
-    EXPECT_EQ(ttest::read_file(dir + "/run/checkpoints/latest"), "step-00000040\n");
+    EXPECT_EQ(last, 200);
+    EXPECT_EQ(ttest::read_file(dir + "/run/checkpoints/latest"), "step-00000200\n");
     EXPECT_EQ(0, access((dir + "/run/adapter/adapter_model.safetensors").c_str(), F_OK));
 
     // export-peft from the checkpoint, then merge it into the base.
