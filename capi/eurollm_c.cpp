@@ -29,6 +29,16 @@ using eurollm::capi::registry;
 
 namespace {
 
+// The integer a C caller passed for an enum parameter. C may pass any int; reading it as the C++
+// enum type would be undefined for values outside the enum, so it is copied out as an int.
+template <typename E>
+int enum_value(const E &e) {
+    static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+    int v;
+    std::memcpy(&v, &e, sizeof v);
+    return v;
+}
+
 template <typename H>
 H *checked(H *h, const char *what) {
     if (!h) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " is NULL");
@@ -142,7 +152,7 @@ EUROLLM_API void eurollm_log_set(eurollm_log_cb cb, eurollm_log_level min_level,
 EUROLLM_API int eurollm_device_count(eurollm_device_kind kind) {
     int n = 0;
     guarded([&] {
-        switch (kind) {
+        switch (enum_value(kind)) {
             case EUROLLM_DEVICE_AUTO:
             case EUROLLM_DEVICE_CPU: n = 1; break;
             case EUROLLM_DEVICE_CUDA: n = eurollm::gpu_device_count(eurollm::gpu_kind::cuda); break;
@@ -180,9 +190,10 @@ EUROLLM_API eurollm_status eurollm_model_load(const char *path, const eurollm_mo
             check_version(params->version, EUROLLM_MODEL_PARAMS_VERSION, "eurollm_model_params");
             p = *params;
         }
-        if (p.device != EUROLLM_DEVICE_AUTO && p.device != EUROLLM_DEVICE_CPU) {
-            if (p.device != EUROLLM_DEVICE_CUDA && p.device != EUROLLM_DEVICE_HIP)
-                fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown device kind ", static_cast<int>(p.device));
+        const int device = enum_value(p.device);
+        if (device != EUROLLM_DEVICE_AUTO && device != EUROLLM_DEVICE_CPU) {
+            if (device != EUROLLM_DEVICE_CUDA && device != EUROLLM_DEVICE_HIP)
+                fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown device kind ", device);
             const auto kind = p.device == EUROLLM_DEVICE_CUDA ? eurollm::gpu_kind::cuda : eurollm::gpu_kind::hip;
             const char *name = p.device == EUROLLM_DEVICE_CUDA ? "CUDA" : "HIP";
             if (!eurollm::gpu_compiled(kind)) fail(EUROLLM_ERR_UNSUPPORTED, "this build has no ", name, " backend");
@@ -224,7 +235,7 @@ EUROLLM_API eurollm_status eurollm_model_get_info(const eurollm_model *model, eu
         const auto &m = *checked(model, "model")->impl;
         EUROLLM_CHECK_ARG(value, "value is NULL");
         const auto &hp = m.hp;
-        switch (key) {
+        switch (enum_value(key)) {
             case EUROLLM_INFO_N_VOCAB: *value = hp.n_vocab; break;
             case EUROLLM_INFO_N_EMBD: *value = hp.n_embd; break;
             case EUROLLM_INFO_N_LAYER: *value = hp.n_layer; break;
@@ -239,7 +250,7 @@ EUROLLM_API eurollm_status eurollm_model_get_info(const eurollm_model *model, eu
             case EUROLLM_INFO_N_PARAMS: *value = m.n_params; break;
             case EUROLLM_INFO_SLIDING_WINDOW: *value = hp.sliding_window; break;
             case EUROLLM_INFO_TIED_EMBEDDINGS: *value = hp.tie_embeddings ? 1 : 0; break;
-            default: fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown model info key ", static_cast<int>(key));
+            default: fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown model info key ", enum_value(key));
         }
         return EUROLLM_OK;
     });
@@ -822,10 +833,11 @@ namespace {
 eurollm_status embed_lists(eurollm_context *ctx, const std::vector<std::vector<int32_t>> &lists,
                            const eurollm_embed_params &p, float *out, size_t cap, size_t *n_rows_out, size_t *dim_out) {
     auto &c = *ctx->impl;
-    if (p.pooling < EUROLLM_POOLING_MEAN || p.pooling > EUROLLM_POOLING_NONE)
-        fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown pooling ", static_cast<int>(p.pooling));
+    const int pooling = enum_value(p.pooling);
+    if (pooling < EUROLLM_POOLING_MEAN || pooling > EUROLLM_POOLING_NONE)
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown pooling ", pooling);
     eurollm::embed_options o;
-    o.pool = static_cast<eurollm::pooling>(p.pooling);
+    o.pool = static_cast<eurollm::pooling>(pooling);
     o.normalize = p.normalize;
     o.dim = p.dim;
     const int64_t width = c.get_model().hp.n_embd;

@@ -1,4 +1,5 @@
 // The per-thread last-error slot and the fixed status names.
+#include <cstring>
 #include <string>
 
 #include "api_guard.h"
@@ -23,7 +24,9 @@ extern "C" {
 EUROLLM_API const char *eurollm_last_error(void) { return eurollm::capi::last_error.c_str(); }
 
 EUROLLM_API const char *eurollm_status_string(eurollm_status status) {
-    switch (status) {
+    int value;  // any int may arrive from C: read it as an int, not as the enum
+    std::memcpy(&value, &status, sizeof value);
+    switch (value) {
         case EUROLLM_OK: return "ok";
         case EUROLLM_DONE: return "done";
         case EUROLLM_ERR_GENERIC: return "error";

@@ -15,6 +15,9 @@ quick=0
 
 scripts/setup-deps.sh || { echo "setup-deps failed"; exit 1; }
 
+# Sanitizer settings (they affect only the sanitized builds).
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
+
 passed=0 failed=0 failed_names=()
 suite() {  # suite NAME COMMAND...
     local name=$1; shift
@@ -45,10 +48,10 @@ suite "build (release)" build build/release
 suite "ctest (release)" ctest_in build/release
 if ((!quick)); then
     suite "build (asan+ubsan)" build build/asan -DEUROLLM_SANITIZE=address
-    suite "ctest (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest_in build/asan
+    suite "ctest (asan+ubsan)" ctest_in build/asan
     # ThreadSanitizer: the threading tests (one model shared by several threads and contexts).
     suite "build (tsan)" build build/tsan -DEUROLLM_SANITIZE=thread -- test_generation
-    suite "ctest (tsan)" env TSAN_OPTIONS=halt_on_error=1 ctest_in build/tsan -R 'Threads'
+    suite "ctest (tsan)" ctest_in build/tsan -R 'Threads'
     # The bindings reuse the release build of the library where their runners allow it.
     export EUROLLM_LIB_DIR="$root/build/release" EUROLLM_JAVA_CORE_BUILD="$root/build/release"
     for b in python java rust; do

@@ -67,6 +67,7 @@ struct reader {
     const uint8_t *p, *end;
     void bytes(void *dst, size_t n) {
         if (static_cast<size_t>(end - p) < n) fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state is truncated");
+        if (n == 0) return;  // dst may be the null data() of an empty vector
         std::memcpy(dst, p, n);
         p += n;
     }
