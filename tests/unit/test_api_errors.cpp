@@ -262,8 +262,9 @@ TEST_F(ApiMisuse, NullArguments) {
     eurollm_model *m = nullptr;
     EXPECT_EQ(eurollm_model_load(nullptr, nullptr, &m), EUROLLM_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), nullptr, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(eurollm_context_init(nullptr, nullptr, &ctx_), EUROLLM_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(ctx_, nullptr);  // outputs are cleared on failure
+    eurollm_context *c = reinterpret_cast<eurollm_context *>(0x1);
+    EXPECT_EQ(eurollm_context_init(nullptr, nullptr, &c), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(c, nullptr);  // outputs are cleared on failure
     int64_t v = 0;
     EXPECT_EQ(eurollm_model_get_info(nullptr, EUROLLM_INFO_N_VOCAB, &v), EUROLLM_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(eurollm_model_get_info(model_, EUROLLM_INFO_N_VOCAB, nullptr), EUROLLM_ERR_INVALID_ARGUMENT);
