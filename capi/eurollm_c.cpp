@@ -136,6 +136,30 @@ eurollm::sampler_params to_sampler(const eurollm_generator_params &p, uint64_t c
     return s;
 }
 
+// A generator or a chat extends one sequence of a context; at most one of them per sequence.
+// Called with the lifecycle mutex held.
+eurollm::generator_options options_for_free_sequence(eurollm_context *c, const eurollm_generator_params &p) {
+    c->impl->check_seq(p.seq_id);
+    if (c->gen_seqs & (uint64_t{1} << p.seq_id))
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence ", p.seq_id, " already has a generator or chat; free it first");
+    eurollm::generator_options o;
+    o.sampling = to_sampler(p, c->impl->seed());
+    o.max_tokens = p.max_tokens;
+    o.ignore_eos = p.ignore_eos;
+    o.seq = p.seq_id;
+    return o;
+}
+
+void claim_sequence_locked(eurollm_context *c, int32_t seq) {
+    ++c->children;
+    c->gen_seqs |= uint64_t{1} << seq;
+}
+
+void release_sequence_locked(eurollm_context *c, int32_t seq) {
+    c->gen_seqs &= ~(uint64_t{1} << seq);
+    if (--c->children == 0 && c->free_requested) destroy_context_locked(c);
+}
+
 }  // namespace
 
 extern "C" {
@@ -555,19 +579,11 @@ EUROLLM_API eurollm_status eurollm_generator_init(eurollm_context *ctx, const eu
         const eurollm_generator_params p = generator_params_or_default(params);
         std::lock_guard<std::mutex> lock(lifecycle_mutex());
         eurollm_context *c = checked(ctx, "ctx");
-        c->impl->check_seq(p.seq_id);
-        if (c->gen_seqs & (uint64_t{1} << p.seq_id))
-            fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence ", p.seq_id, " already has a generator; free it first");
-        eurollm::generator_options o;
-        o.sampling = to_sampler(p, c->impl->seed());
-        o.max_tokens = p.max_tokens;
-        o.ignore_eos = p.ignore_eos;
-        o.seq = p.seq_id;
+        const eurollm::generator_options o = options_for_free_sequence(c, p);
         auto handle = std::make_unique<eurollm_generator>();
         handle->owner = c;
         handle->impl = std::make_unique<eurollm::generator>(*c->impl, o);
-        ++c->children;
-        c->gen_seqs |= uint64_t{1} << p.seq_id;
+        claim_sequence_locked(c, p.seq_id);
         *out = handle.release();
         registry().add(*out);
         return EUROLLM_OK;
@@ -580,9 +596,9 @@ EUROLLM_API void eurollm_generator_free(eurollm_generator *gen) {
     if (!registry().contains(gen)) return;
     registry().remove(gen);
     eurollm_context *c = gen->owner;
-    c->gen_seqs &= ~(uint64_t{1} << gen->impl->seq());
+    const int32_t seq = gen->impl->seq();
     delete gen;
-    if (--c->children == 0 && c->free_requested) destroy_context_locked(c);
+    release_sequence_locked(c, seq);
 }
 
 EUROLLM_API eurollm_status eurollm_generator_add_stop_token(eurollm_generator *gen, int32_t token) {
@@ -749,20 +765,12 @@ EUROLLM_API eurollm_status eurollm_chat_init(eurollm_context *ctx, const eurollm
         const eurollm_generator_params p = generator_params_or_default(params);
         std::lock_guard<std::mutex> lock(lifecycle_mutex());
         eurollm_context *c = checked(ctx, "ctx");
-        c->impl->check_seq(p.seq_id);
-        if (c->gen_seqs & (uint64_t{1} << p.seq_id))
-            fail(EUROLLM_ERR_INVALID_ARGUMENT, "sequence ", p.seq_id, " already has a generator or chat; free it first");
-        eurollm::generator_options o;
-        o.sampling = to_sampler(p, c->impl->seed());
-        o.max_tokens = p.max_tokens;
-        o.ignore_eos = p.ignore_eos;
-        o.seq = p.seq_id;
+        const eurollm::generator_options o = options_for_free_sequence(c, p);
         auto handle = std::make_unique<eurollm_chat>();
         handle->owner = c;
         handle->seq = p.seq_id;
         handle->impl = std::make_unique<eurollm::chat::conversation>(*c->impl, o);
-        ++c->children;
-        c->gen_seqs |= uint64_t{1} << p.seq_id;
+        claim_sequence_locked(c, p.seq_id);
         *out = handle.release();
         registry().add(*out);
         return EUROLLM_OK;
@@ -775,9 +783,9 @@ EUROLLM_API void eurollm_chat_free(eurollm_chat *chat) {
     if (!registry().contains(chat)) return;
     registry().remove(chat);
     eurollm_context *c = chat->owner;
-    c->gen_seqs &= ~(uint64_t{1} << chat->seq);
+    const int32_t seq = chat->seq;
     delete chat;
-    if (--c->children == 0 && c->free_requested) destroy_context_locked(c);
+    release_sequence_locked(c, seq);
 }
 
 EUROLLM_API eurollm_status eurollm_chat_add_message(eurollm_chat *chat, const char *role, const char *content) {
