@@ -33,21 +33,30 @@ void quantize_row(const float *x, wtype wt, int64_t n, void *out);
 // The instruction set the CPU kernels dispatch to (chosen once, at first use).
 const char *cpu_isa_name();
 
+// How f32 activations meet bf16 weights in a product (other weight types ignore it).
+//   split: x = hi + lo as two bf16 terms, 16 mantissa bits kept (relative error ~2^-17): the
+//          float32-exact default that the reference tests against transformers rely on.
+//   round: x rounded to one bf16 (8 mantissa bits), as PyTorch's bf16 autocast and llama.cpp's
+//          bf16 path do: twice the `vdpbf16ps` rate, for compute-bound prefill and training.
+// The result of a row never depends on the other rows of the product in either mode.
+enum class act_precision : int { split = 0, round = 1 };
+
 // y[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j]) for i in [0, n), j in [j0, j1).
 //   x: [n, k] f32, w: [m, k] of type wt (rows of wtype_row_bytes(wt, k) bytes), bias: [m] f32 or
 //   null, y: [n, ldy] f32. Accumulates in f32; f32/f16/bf16 weights keep the activations to
 //   within 2^-16 relative, q8_0/q4_0 quantize them to 8 bits per 32-element block (as ggml does).
 // Convenience form: prepares the activations itself (see below) on every call.
 void matmul_rows(const float *x, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
-                 int64_t j1, float *y, int64_t ldy);
+                 int64_t j1, float *y, int64_t ldy, act_precision p = act_precision::split);
 
 // The two-step form, for callers that split one product over threads: convert the activations
 // once (rows [i0, i1) of x into `prep`, matmul_prep_bytes(wt, n, k) bytes, 64-byte aligned), then
-// let each thread compute its output columns from the prepared rows.
-size_t matmul_prep_bytes(wtype wt, int64_t n, int64_t k);
-void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep);
+// let each thread compute its output columns from the prepared rows. All three take the same `p`.
+size_t matmul_prep_bytes(wtype wt, int64_t n, int64_t k, act_precision p = act_precision::split);
+void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep,
+                    act_precision p = act_precision::split);
 void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
-                     int64_t j1, float *y, int64_t ldy);
+                     int64_t j1, float *y, int64_t ldy, act_precision p = act_precision::split);
 
 // out[i, :] = row `ids[i]` of the table [n_rows, dim] as f32, for i in [i0, i1).
 void embedding_rows(const int32_t *ids, const void *table, wtype wt, int64_t dim, int64_t i0, int64_t i1,

@@ -1,13 +1,33 @@
 // One query row against the KV cache: scores, a max-subtracted softmax, the weighted sum of values.
+// The AVX-512 path keeps q and the output row in registers (head_dim a multiple of 16, at most 256)
+// and scores four cells per step; the scalar path is the reference and serves every other shape.
 #include <cfloat>
 #include <cmath>
 
+#include "cpu/isa.h"
 #include "kernels.h"
 
-namespace eurollm::kernels {
+#if defined(__x86_64__)
+#include <immintrin.h>
+// GCC 12 reports its own _mm512_reduce_add_ps as reading uninitialised values (as in matmul.cpp).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
-void attention_row(const float *q, const float *k_cache, const float *v_cache, int64_t head_dim,
-                   const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out) {
+namespace eurollm::kernels {
+namespace {
+
+// scratch[0, n) = exp(scratch - max); returns 1 / their sum (summed in double, as both paths do).
+float softmax_in_place(float *scratch, int64_t n, float max_score) {
+    double sum = 0.0;
+    for (int64_t t = 0; t < n; ++t) {
+        scratch[t] = std::exp(scratch[t] - max_score);
+        sum += scratch[t];
+    }
+    return static_cast<float>(1.0 / sum);
+}
+
+void attention_row_scalar(const float *q, const float *k_cache, const float *v_cache, int64_t head_dim,
+                          const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out) {
     float max_score = -FLT_MAX;
     for (int64_t t = 0; t < n_visible; ++t) {
         const float *kr = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
@@ -17,18 +37,68 @@ void attention_row(const float *q, const float *k_cache, const float *v_cache, i
         scratch[t] = s;
         if (s > max_score) max_score = s;
     }
-    double sum = 0.0;
-    for (int64_t t = 0; t < n_visible; ++t) {
-        scratch[t] = std::exp(scratch[t] - max_score);
-        sum += scratch[t];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
+    const float inv = softmax_in_place(scratch, n_visible, max_score);
     for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
     for (int64_t t = 0; t < n_visible; ++t) {
         const float p = scratch[t] * inv;
         const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
         for (int64_t d = 0; d < head_dim; ++d) out[d] += p * vr[d];
     }
+}
+
+#if defined(__x86_64__)
+#define EUROLLM_ATT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
+
+constexpr int kMaxVecs = 16;  // head_dim <= 256
+
+EUROLLM_ATT_AVX512 inline float dot_rows(const __m512 *qv, const float *kr, int nv) {
+    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+    for (int v = 1; v < nv; ++v) acc = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(kr + 16 * v), acc);
+    return _mm512_reduce_add_ps(acc);
+}
+
+template <int NV>
+EUROLLM_ATT_AVX512 void attention_row_avx512(const float *q, const float *k_cache, const float *v_cache,
+                                             const int32_t *cells, int64_t n_visible, float scale, float *scratch,
+                                             float *out) {
+    constexpr int64_t head_dim = 16 * NV;
+    __m512 qv[NV];
+    for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(q + 16 * v);
+    float max_score = -FLT_MAX;
+    for (int64_t t = 0; t < n_visible; ++t) {
+        const float s = dot_rows(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim, NV) * scale;
+        scratch[t] = s;
+        max_score = s > max_score ? s : max_score;
+    }
+    const float inv = softmax_in_place(scratch, n_visible, max_score);
+    __m512 acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < n_visible; ++t) {
+        const __m512 p = _mm512_set1_ps(scratch[t] * inv);
+        const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
+        for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * v), acc[v]);
+    }
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + 16 * v, acc[v]);
+}
+
+using row_fn = void (*)(const float *, const float *, const float *, const int32_t *, int64_t, float, float *,
+                        float *);
+constexpr row_fn kAvx512Rows[kMaxVecs] = {
+    attention_row_avx512<1>,  attention_row_avx512<2>,  attention_row_avx512<3>,  attention_row_avx512<4>,
+    attention_row_avx512<5>,  attention_row_avx512<6>,  attention_row_avx512<7>,  attention_row_avx512<8>,
+    attention_row_avx512<9>,  attention_row_avx512<10>, attention_row_avx512<11>, attention_row_avx512<12>,
+    attention_row_avx512<13>, attention_row_avx512<14>, attention_row_avx512<15>, attention_row_avx512<16>};
+#endif
+
+}  // namespace
+
+void attention_row(const float *q, const float *k_cache, const float *v_cache, int64_t head_dim,
+                   const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out) {
+#if defined(__x86_64__)
+    if (cpu_isa() == isa::avx512 && head_dim % 16 == 0 && head_dim / 16 >= 1 && head_dim / 16 <= kMaxVecs)
+        return kAvx512Rows[head_dim / 16 - 1](q, k_cache, v_cache, cells, n_visible, scale, scratch, out);
+#endif
+    attention_row_scalar(q, k_cache, v_cache, head_dim, cells, n_visible, scale, scratch, out);
 }
 
 }  // namespace eurollm::kernels

@@ -35,16 +35,19 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // ---- prepared activations -----------------------------------------------------------------------
 // f32 layout: rows of kp = round_up(k, 32) floats, zero-padded.
-// bf16x2 layout: rows of 2 * kp uint16: hi[kp] then lo[kp], zero-padded.
-enum class prep_kind { f32, bf16x2 };
+// bf16x2 layout (act_precision::split): rows of 2 * kp uint16: hi[kp] then lo[kp], zero-padded.
+// bf16x1 layout (act_precision::round): rows of kp uint16, zero-padded.
+// Without AVX512-BF16 both precisions use the f32 layout (exact, and no slower on FMA hardware).
+enum class prep_kind { f32, bf16x2, bf16x1 };
 
-prep_kind prep_for(wtype wt) {
-    return wt == wtype::bf16 && cpu_features().avx512_bf16 ? prep_kind::bf16x2 : prep_kind::f32;
+prep_kind prep_for(wtype wt, act_precision p) {
+    if (wt != wtype::bf16 || !cpu_features().avx512_bf16) return prep_kind::f32;
+    return p == act_precision::round ? prep_kind::bf16x1 : prep_kind::bf16x2;
 }
 
 int64_t prep_row_bytes(prep_kind p, int64_t k) {
     const int64_t kp = round_up(k, 32);
-    return p == prep_kind::f32 ? kp * 4 : kp * 4;  // both 4 bytes per padded element
+    return p == prep_kind::bf16x1 ? kp * 2 : kp * 4;
 }
 
 // ---- scalar reference ----------------------------------------------------------------------------
@@ -136,34 +139,38 @@ EUROLLM_AVX512 inline void store_tile(__m512 (&acc)[RX][RW], float *out) {
     }
 }
 
-// ---- AVX512-BF16: bf16 weights against the two-term bf16 activations ----
+// ---- AVX512-BF16: bf16 weights against TERMS-term bf16 activations (2: hi, lo; 1: rounded) ----
+template <int N_TERMS>
 struct bf16_kernel {
-    using xt = uint16_t;  // rows: hi[kp], lo[kp]
+    static constexpr int TERMS = N_TERMS;
+    using xt = uint16_t;  // rows: hi[kp] (, lo[kp])
     using wt = uint16_t;
-    static constexpr int RX = 4, RW = 4;
+    // Accumulators + weight vectors within the 32 zmm registers.
+    static constexpr int RX = TERMS == 2 ? 4 : 6, RW = 4;
 
     template <int rx, int rw>
     EUROLLM_AVX512BF16 static void tile(const uint16_t *x, int64_t xs, int64_t k, const uint16_t *w, int64_t ws,
                                        float *out) {
-        const int64_t kp = xs / 2;
+        const int64_t kp = xs / TERMS;
         __m512 acc[rx][rw];
         for (int r = 0; r < rx; ++r)
             for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_setzero_ps();
-        int64_t e = 0;
-        auto step = [&](__mmask32 m) EUROLLM_AVX512BF16 {
+        // One loop with the tail's mask computed in it: a lambda or helper taking `acc` by
+        // reference makes GCC keep the accumulators in memory and store all of them every step.
+        for (int64_t e = 0; e < k; e += 32) {
+            const __mmask32 m = k - e >= 32 ? ~static_cast<__mmask32>(0)
+                                            : static_cast<__mmask32>((1ull << (k - e)) - 1);
             __m512bh wv[rw];
             for (int c = 0; c < rw; ++c) wv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + c * ws + e);
             for (int r = 0; r < rx; ++r) {
                 const __m512bh hi = (__m512bh)_mm512_loadu_si512(x + r * xs + e);
-                const __m512bh lo = (__m512bh)_mm512_loadu_si512(x + r * xs + kp + e);
-                for (int c = 0; c < rw; ++c) {
-                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], hi, wv[c]);
-                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], lo, wv[c]);
+                for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], hi, wv[c]);
+                if constexpr (TERMS == 2) {
+                    const __m512bh lo = (__m512bh)_mm512_loadu_si512(x + r * xs + kp + e);
+                    for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], lo, wv[c]);
                 }
             }
-        };
-        for (; e + 32 <= k; e += 32) step(~static_cast<__mmask32>(0));
-        if (e < k) step(static_cast<__mmask32>((1ull << (k - e)) - 1));
+        }
         store_tile<rx, rw>(acc, out);
     }
 };
@@ -195,17 +202,16 @@ struct f32x_kernel {
         __m512 acc[rx][rw];
         for (int r = 0; r < rx; ++r)
             for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_setzero_ps();
-        int64_t e = 0;
-        auto step = [&](__mmask16 m) EUROLLM_AVX512 {
+        for (int64_t e = 0; e < k; e += 16) {  // as in bf16_kernel: no lambda over acc
+            const __mmask16 m = k - e >= 16 ? static_cast<__mmask16>(0xffff)
+                                            : static_cast<__mmask16>((1u << (k - e)) - 1u);
             __m512 wv[rw];
             for (int c = 0; c < rw; ++c) wv[c] = load16<W>(w + c * ws + e, m);
             for (int r = 0; r < rx; ++r) {
                 const __m512 xv = _mm512_loadu_ps(x + r * xs + e);
                 for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
             }
-        };
-        for (; e + 16 <= k; e += 16) step(static_cast<__mmask16>(0xffff));
-        if (e < k) step(static_cast<__mmask16>((1u << (k - e)) - 1u));
+        }
         store_tile<rx, rw>(acc, out);
     }
 };
@@ -290,15 +296,16 @@ void float_weights(const float *x, int64_t xs, int64_t n, int64_t k, const void 
 
 // ---- public entry points -------------------------------------------------------------------------
 
-size_t matmul_prep_bytes(wtype wt, int64_t n, int64_t k) {
+size_t matmul_prep_bytes(wtype wt, int64_t n, int64_t k, act_precision p) {
     if (wtype_is_quantized(wt)) return detail::quant_prep_bytes(wt, n, k);
-    return static_cast<size_t>(n * prep_row_bytes(prep_for(wt), k));
+    return static_cast<size_t>(n * prep_row_bytes(prep_for(wt, p), k));
 }
 
-void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep) {
+void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep, act_precision p) {
     if (wtype_is_quantized(wt)) return detail::quant_prepare(x, k, wt, i0, i1, prep);
     const int64_t kp = round_up(k, 32);
-    if (prep_for(wt) == prep_kind::f32) {
+    const prep_kind kind = prep_for(wt, p);
+    if (kind == prep_kind::f32) {
         float *p = static_cast<float *>(prep);
         for (int64_t i = i0; i < i1; ++i) {
             std::memcpy(p + i * kp, x + i * k, static_cast<size_t>(k) * sizeof(float));
@@ -306,9 +313,18 @@ void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1,
         }
         return;
     }
-    uint16_t *p = static_cast<uint16_t *>(prep);
+    uint16_t *rows = static_cast<uint16_t *>(prep);
+    if (kind == prep_kind::bf16x1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            uint16_t *r = rows + i * kp;
+            const float *xr = x + i * k;
+            for (int64_t c = 0; c < k; ++c) r[c] = kmath::f32_to_bf16(xr[c]);
+            std::fill(r + k, r + kp, static_cast<uint16_t>(0));
+        }
+        return;
+    }
     for (int64_t i = i0; i < i1; ++i) {
-        uint16_t *hi = p + i * 2 * kp, *lo = hi + kp;
+        uint16_t *hi = rows + i * 2 * kp, *lo = hi + kp;
         const float *xr = x + i * k;
         for (int64_t c = 0; c < k; ++c) {
             hi[c] = kmath::f32_to_bf16(xr[c]);
@@ -320,13 +336,17 @@ void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1,
 }
 
 void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
-                     int64_t j1, float *y, int64_t ldy) {
+                     int64_t j1, float *y, int64_t ldy, act_precision p) {
     if (wtype_is_quantized(wt)) return detail::quant_matmul(prep, n, k, w, wt, bias, j0, j1, y, ldy);
     const int64_t kp = round_up(k, 32);
 #if defined(__x86_64__)
-    if (prep_for(wt) == prep_kind::bf16x2)
-        return tiled_matmul<bf16_kernel>(static_cast<const uint16_t *>(prep), 2 * kp, n, k,
-                                         static_cast<const uint16_t *>(w), k, bias, j0, j1, y, ldy);
+    const prep_kind kind = prep_for(wt, p);
+    if (kind == prep_kind::bf16x2)
+        return tiled_matmul<bf16_kernel<2>>(static_cast<const uint16_t *>(prep), 2 * kp, n, k,
+                                            static_cast<const uint16_t *>(w), k, bias, j0, j1, y, ldy);
+    if (kind == prep_kind::bf16x1)
+        return tiled_matmul<bf16_kernel<1>>(static_cast<const uint16_t *>(prep), kp, n, k,
+                                            static_cast<const uint16_t *>(w), k, bias, j0, j1, y, ldy);
     const float *x = static_cast<const float *>(prep);
     switch (cpu_isa()) {
         case isa::avx512: return float_weights<f32x_kernel>(x, kp, n, k, w, wt, bias, j0, j1, y, ldy);
@@ -338,11 +358,11 @@ void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtyp
 }
 
 void matmul_rows(const float *x, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
-                 int64_t j1, float *y, int64_t ldy) {
+                 int64_t j1, float *y, int64_t ldy, act_precision p) {
     thread_local detail::aligned_buffer buf;
-    void *prep = buf.get(matmul_prep_bytes(wt, n, k));
-    matmul_prepare(x, k, wt, 0, n, prep);
-    matmul_prepared(prep, n, k, w, wt, bias, j0, j1, y, ldy);
+    void *prep = buf.get(matmul_prep_bytes(wt, n, k, p));
+    matmul_prepare(x, k, wt, 0, n, prep, p);
+    matmul_prepared(prep, n, k, w, wt, bias, j0, j1, y, ldy, p);
 }
 
 }  // namespace eurollm::kernels

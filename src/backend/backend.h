@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "core/tensor.h"
+#include "kernels.h"
 
 namespace eurollm {
 
@@ -46,7 +47,9 @@ public:
     virtual void attention(const attention_args &a) = 0;
 };
 
-// The CPU backend with `n_threads` threads (0 = one per core).
-std::unique_ptr<backend> make_cpu_backend(int n_threads);
+// The CPU backend with `n_threads` threads (0 = one per core); `precision` says how activations
+// meet bf16 weights in its products (kernels.h).
+std::unique_ptr<backend> make_cpu_backend(int n_threads,
+                                          kernels::act_precision precision = kernels::act_precision::split);
 
 }  // namespace eurollm

@@ -13,24 +13,26 @@ namespace {
 
 class cpu_backend final : public backend {
 public:
-    explicit cpu_backend(int n_threads) : pool_(n_threads > 0 ? n_threads : default_thread_count()) {}
+    cpu_backend(int n_threads, kernels::act_precision precision)
+        : pool_(n_threads > 0 ? n_threads : default_thread_count()), precision_(precision) {}
 
     const char *name() const override { return "cpu"; }
 
     void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) override {
         const int64_t m = w.rows, k = w.cols;
         // The activations are converted once (to the form the weight type's kernel consumes) ...
-        void *prep = prep_.get(kernels::matmul_prep_bytes(w.type, n, k));
+        void *prep = prep_.get(kernels::matmul_prep_bytes(w.type, n, k, precision_));
         if (!prep) throw std::bad_alloc();
-        pool_.parallel_for(n, std::max<int64_t>(1, n / (pool_.size() * 4)),
-                           [&](int64_t i0, int64_t i1) { kernels::matmul_prepare(x, k, w.type, i0, i1, prep); });
+        pool_.parallel_for(n, std::max<int64_t>(1, n / (pool_.size() * 4)), [&](int64_t i0, int64_t i1) {
+            kernels::matmul_prepare(x, k, w.type, i0, i1, prep, precision_);
+        });
         // ... then the output columns (weight rows) are split so each weight byte is read by one
         // thread. Decode takes small chunks for balance; prefill large ones, since each chunk
         // streams the activation blocks past its weight rows once more.
         const int64_t chunks = pool_.size() * (n == 1 ? 16 : 4);
         const int64_t grain = std::max<int64_t>(16, (m / chunks + 15) / 16 * 16);
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m);
+            kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m, precision_);
         });
     }
 
@@ -96,11 +98,14 @@ private:
     };
 
     threadpool pool_;
+    kernels::act_precision precision_;
     aligned_scratch prep_;
 };
 
 }  // namespace
 
-std::unique_ptr<backend> make_cpu_backend(int n_threads) { return std::make_unique<cpu_backend>(n_threads); }
+std::unique_ptr<backend> make_cpu_backend(int n_threads, kernels::act_precision precision) {
+    return std::make_unique<cpu_backend>(n_threads, precision);
+}
 
 }  // namespace eurollm

@@ -19,6 +19,7 @@ struct context_options {
     int64_t n_batch = 512;
     int n_threads = 0;    // 0: one per core
     uint64_t seed = 0;
+    kernels::act_precision precision = kernels::act_precision::split;  // bf16-weight products
 };
 
 class context {

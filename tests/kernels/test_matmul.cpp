@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/math.h"
+#include "cpu/isa.h"
 #include "cpu/matmul_internal.h"
 #include "kernels.h"
 
@@ -170,3 +171,73 @@ TEST(Isa, EveryLevelAgrees) {
 }
 
 }  // namespace
+
+// act_precision::round: the activations are rounded to bf16 (on AVX512-BF16; elsewhere the exact
+// path runs). The result must equal a double product of the rounded activations and the weights to
+// float-summation error, and stay within bf16 rounding of the exact product.
+TEST(RoundPrecision, MatchesRoundedActivationsReference) {
+    const bool rounds = cpu_isa() == isa::avx512 && cpu_features().avx512_bf16;
+    for (const shape &s : kShapes) {
+        std::vector<float> wdec;
+        const auto w = encode(randn(size_t(s.m * s.k), 21), wtype::bf16, s.m, s.k, wdec);
+        const auto x = randn(size_t(s.n * s.k), 22);
+        std::vector<double> ref(size_t(s.n * s.m)), exact(size_t(s.n * s.m));
+        for (int64_t i = 0; i < s.n; ++i)
+            for (int64_t j = 0; j < s.m; ++j) {
+                double acc = 0, acc_exact = 0;
+                for (int64_t c = 0; c < s.k; ++c) {
+                    const float xv = x[i * s.k + c];
+                    acc += double(rounds ? eurollm::kmath::bf16_to_f32(eurollm::kmath::f32_to_bf16(xv)) : xv) *
+                           wdec[j * s.k + c];
+                    acc_exact += double(xv) * wdec[j * s.k + c];
+                }
+                ref[i * s.m + j] = acc;
+                exact[i * s.m + j] = acc_exact;
+            }
+        std::vector<float> y(size_t(s.n * s.m), NAN);
+        const int64_t mid = s.m / 2 + 1;
+        matmul_rows(x.data(), s.n, s.k, w.data(), wtype::bf16, nullptr, 0, mid, y.data(), s.m, act_precision::round);
+        matmul_rows(x.data(), s.n, s.k, w.data(), wtype::bf16, nullptr, mid, s.m, y.data(), s.m, act_precision::round);
+        EXPECT_LT(max_rel(y, ref), 2e-5) << "n=" << s.n << " m=" << s.m << " k=" << s.k;
+        EXPECT_LT(max_rel(y, exact), 1e-2) << "n=" << s.n << " m=" << s.m << " k=" << s.k;
+        // A row's result does not depend on the other rows of the product (same column split).
+        std::vector<float> one(static_cast<size_t>(s.m));
+        const int64_t last = s.n - 1;
+        matmul_rows(x.data() + last * s.k, 1, s.k, w.data(), wtype::bf16, nullptr, 0, mid, one.data(), s.m,
+                    act_precision::round);
+        matmul_rows(x.data() + last * s.k, 1, s.k, w.data(), wtype::bf16, nullptr, mid, s.m, one.data(), s.m,
+                    act_precision::round);
+        for (int64_t j = 0; j < s.m; ++j) EXPECT_EQ(one[j], y[last * s.m + j]) << "n=" << s.n << " j=" << j;
+    }
+}
+
+// attention_row against a double-precision softmax(q k^T * scale) v over a shuffled cell list, for
+// head sizes on the vector path (multiples of 16) and off it.
+TEST(Attention, RowMatchesDoubleReference) {
+    for (int64_t head_dim : {16, 40, 64, 128, 256}) {
+        for (int64_t n_visible : {1, 7, 300}) {
+            const int64_t n_cells = n_visible + 5;
+            const auto q = randn(size_t(head_dim), 31);
+            const auto k = randn(size_t(n_cells * head_dim), 32);
+            const auto v = randn(size_t(n_cells * head_dim), 33);
+            std::vector<int32_t> cells(static_cast<size_t>(n_cells));
+            for (int64_t t = 0; t < n_cells; ++t) cells[size_t(t)] = int32_t((t * 7 + 3) % n_cells);
+            const float scale = 1.0f / std::sqrt(float(head_dim));
+            std::vector<double> p(static_cast<size_t>(n_visible)), ref(static_cast<size_t>(head_dim), 0.0);
+            double mx = -1e300, sum = 0;
+            for (int64_t t = 0; t < n_visible; ++t) {
+                double s = 0;
+                for (int64_t d = 0; d < head_dim; ++d) s += double(q[d]) * k[cells[t] * head_dim + d];
+                p[t] = s * scale;
+                mx = std::max(mx, p[t]);
+            }
+            for (auto &e : p) sum += (e = std::exp(e - mx));
+            for (int64_t t = 0; t < n_visible; ++t)
+                for (int64_t d = 0; d < head_dim; ++d) ref[d] += p[t] / sum * v[cells[t] * head_dim + d];
+            std::vector<float> scratch(static_cast<size_t>(n_visible)), out(static_cast<size_t>(head_dim), NAN);
+            attention_row(q.data(), k.data(), v.data(), head_dim, cells.data(), n_visible, scale, scratch.data(),
+                          out.data());
+            EXPECT_LT(max_rel(out, ref), 1e-5) << "head_dim=" << head_dim << " n_visible=" << n_visible;
+        }
+    }
+}
