@@ -7,8 +7,10 @@
 
 Each round runs every pair once, ours and the peer back to back (so both see the same machine
 load), each in a fresh process: load, prefill of --prompt-tokens in one batch, --gen-tokens of
-decode. The figures are medians over the rounds; ratios are ours / peer (higher is better for
-speeds, lower for load time and memory). Pure standard library.
+decode, then embedding of --embed-texts token lists of --embed-tokens tokens (mean pooling). The
+figures are medians over the rounds; ratios are ours / peer (higher is better for speeds, lower for
+load time and memory). --batched adds our 8-sequences-together against 1-sequence decode figure.
+Pure standard library.
 """
 import argparse
 import json
@@ -20,13 +22,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# (label, ours, peer): paths relative to --models.
+# (label, ours, peer, our extra flags): paths relative to --models. "exact" keeps 16 mantissa bits
+# of the activations against bf16 weights; "bf16" rounds them to bf16, as llama.cpp does.
 PAIRS = [
-    ("bf16 vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf"),
-    ("bf16 vs bf16", "eurollm-1.7b-random", "eurollm-1.7b-random-bf16.gguf"),
-    ("f16 gguf", "eurollm-1.7b-random-f16.gguf", "eurollm-1.7b-random-f16.gguf"),
-    ("q8_0", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf"),
-    ("q4_0", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf"),
+    ("bf16 exact vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf", ["--precision", "exact"]),
+    ("bf16 bf16 vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf", ["--precision", "bf16"]),
+    ("bf16 bf16 vs bf16", "eurollm-1.7b-random", "eurollm-1.7b-random-bf16.gguf", ["--precision", "bf16"]),
+    ("q8_0", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", []),
+    ("q4_0", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", []),
 ]
 
 
@@ -53,32 +56,37 @@ def main():
     ap.add_argument("--prompt-tokens", type=int, default=512)
     ap.add_argument("--gen-tokens", type=int, default=128)
     ap.add_argument("--pairs", default=",".join(p[0] for p in PAIRS))
+    ap.add_argument("--embed-texts", type=int, default=8)
+    ap.add_argument("--embed-tokens", type=int, default=64)
+    ap.add_argument("--batched", action="store_true",
+                    help="also time ours decoding 8 sequences together against 1 (bf16 model, both precisions)")
     ap.add_argument("--json-out")
     args = ap.parse_args()
     pairs = [p for p in PAIRS if p[0] in args.pairs.split(",")]
     common = ["--prompt-tokens", str(args.prompt_tokens), "--gen-tokens", str(args.gen_tokens),
-              "--threads", str(args.threads)]
+              "--threads", str(args.threads), "--embed-texts", str(args.embed_texts),
+              "--embed-tokens", str(args.embed_tokens)]
     results = {p[0]: {"ours": [], "peer": []} for p in pairs}
     loads = []
     for r in range(args.rounds):
-        for label, ours, peer in pairs:
+        for label, ours, peer, extra in pairs:
             o, p = os.path.join(args.models, ours), os.path.join(args.models, peer)
             warm(o)
             loads.append(os.getloadavg()[0])
-            results[label]["ours"].append(run_json([args.eurollm, "bench", o, *common, "--reps", "1", "--format", "json"]))
+            results[label]["ours"].append(run_json([args.eurollm, "bench", o, *common, *extra, "--reps", "1", "--format", "json"]))
             warm(p)
             results[label]["peer"].append(run_json(["node", os.path.join(HERE, "peer_llama_cpp.mjs"), p, *common, "--reps", "1"]))
             print(f"round {r + 1} {label}: ours {results[label]['ours'][-1]['decode_tok_s']:.2f} / peer "
                   f"{results[label]['peer'][-1]['decode_tok_s']:.2f} decode tok/s", file=sys.stderr)
-    keys = [("prefill_tok_s", "prefill tok/s"), ("decode_tok_s", "decode tok/s"), ("load_s", "load s"),
-            ("peak_rss_mb", "peak RSS MB")]
+    keys = [("prefill_tok_s", "prefill tok/s"), ("decode_tok_s", "decode tok/s"), ("embed_tok_s", "embed tok/s"),
+            ("load_s", "load s"), ("peak_rss_mb", "peak RSS MB")]
     print(f"machine: {os.cpu_count()} CPUs, load average during the runs {statistics.median(loads):.1f}; "
           f"{args.threads} threads; prefill {args.prompt_tokens}, decode {args.gen_tokens}; "
           f"medians of {args.rounds} rounds\n")
     print("| weights (ours vs llama.cpp) | " + " | ".join(f"{k[1]} ours / peer / ratio" for k in keys) + " |")
     print("|---|" + "---|" * len(keys))
     table = {}
-    for label, _, _ in pairs:
+    for label, _, _, _ in pairs:
         row = [label]
         table[label] = {}
         for key, _ in keys:
@@ -87,9 +95,30 @@ def main():
             table[label][key] = {"ours": a, "peer": b, "ratio": a / b if b else None}
             row.append(f"{a:.2f} / {b:.2f} / **{a / b:.2f}x**" if b else f"{a:.2f} / - / -")
         print("| " + " | ".join(row) + " |")
+    batched = batched_decode(args) if args.batched else {}
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"table": table, "raw": results, "time": time.time()}, f, indent=1)
+            json.dump({"table": table, "raw": results, "batched": batched, "time": time.time()}, f, indent=1)
+
+
+def batched_decode(args):
+    """Ours alone: 8 sequences decoded together (one shared prompt) against 1, same process settings."""
+    model = os.path.join(args.models, "eurollm-1.7b-random")
+    warm(model)
+    out = {}
+    print("\n| precision | decode tok/s, 1 sequence | decode tok/s, 8 sequences together | ratio |\n|---|---|---|---|")
+    for precision in ("exact", "bf16"):
+        runs = {1: [], 8: []}
+        for _ in range(args.rounds):
+            for seqs in (1, 8):
+                runs[seqs].append(run_json([args.eurollm, "bench", model, "--prompt-tokens", "32", "--gen-tokens",
+                                            "32", "--seqs", str(seqs), "--threads", str(args.threads),
+                                            "--precision", precision, "--reps", "1", "--format", "json"])
+                                  ["decode_tok_s"])
+        one, eight = statistics.median(runs[1]), statistics.median(runs[8])
+        out[precision] = {"one": one, "eight": eight, "ratio": eight / one}
+        print(f"| {precision} | {one:.2f} | {eight:.2f} | **{eight / one:.2f}x** |")
+    return out
 
 
 if __name__ == "__main__":

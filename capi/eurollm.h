@@ -89,9 +89,9 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 
 #define EUROLLM_VERSION_MAJOR 0
-#define EUROLLM_VERSION_MINOR 1
+#define EUROLLM_VERSION_MINOR 2
 #define EUROLLM_VERSION_PATCH 0
-#define EUROLLM_VERSION_STRING "0.1.0"
+#define EUROLLM_VERSION_STRING "0.2.0"
 #define EUROLLM_VERSION_NUMBER \
     (EUROLLM_VERSION_MAJOR * 10000 + EUROLLM_VERSION_MINOR * 100 + EUROLLM_VERSION_PATCH)
 
@@ -161,6 +161,18 @@ typedef enum eurollm_device_kind {
 /** @brief Number of usable devices of a kind (CPU: 1; a GPU kind not compiled in: 0). */
 EUROLLM_API int eurollm_device_count(eurollm_device_kind kind);
 
+/**
+ * How activations meet bf16 weights in matrix products (other weight types ignore it).
+ * EXACT keeps 16 mantissa bits of every activation (float32 results to ~1e-5 relative: what the
+ * reference tests against transformers use). BF16 rounds activations to bf16, as PyTorch's bf16
+ * autocast and llama.cpp do: about twice as fast where a product is compute-bound (prompt
+ * processing, batched decoding, training) on CPUs with AVX512-BF16, and the same elsewhere.
+ */
+typedef enum eurollm_precision {
+    EUROLLM_PRECISION_EXACT = 0, /**< default */
+    EUROLLM_PRECISION_BF16 = 1
+} eurollm_precision;
+
 /* ---------------------------------------------------------------------------------------------
  * Model
  * ------------------------------------------------------------------------------------------- */
@@ -168,15 +180,39 @@ EUROLLM_API int eurollm_device_count(eurollm_device_kind kind);
 /** A loaded model: weights, hyper-parameters, tokenizer. Immutable; shareable across threads. */
 typedef struct eurollm_model eurollm_model;
 
+/**
+ * How the 2-D weights (token embedding, attention and MLP projections, output head) are stored: when
+ * a model is converted at load (eurollm_model_params.weight_type) and when it is written as GGUF
+ * (eurollm_model_save_gguf). Norms always stay as they are (F32 in GGUF). The rules are llama.cpp's
+ * quantize rules: with Q4_0 the output head (the token embedding when tied) is kept at Q8_0 (llama.cpp
+ * raises it to Q6_K, which this library does not write), and a weight whose rows the 32-element blocks
+ * do not divide falls back to F16. Quantized types trade accuracy for memory and decode speed.
+ */
+typedef enum eurollm_weight_type {
+    EUROLLM_WEIGHT_AUTO = 0,  /**< keep each tensor's stored type */
+    EUROLLM_WEIGHT_F32 = 1,
+    EUROLLM_WEIGHT_F16 = 2,
+    EUROLLM_WEIGHT_BF16 = 3,
+    EUROLLM_WEIGHT_Q8_0 = 4,  /**< llama.cpp Q8_0: blocks of 32 int8 and an f16 scale (8.5 bits/weight) */
+    EUROLLM_WEIGHT_Q4_0 = 5   /**< llama.cpp Q4_0: blocks of 32 4-bit values and an f16 scale (4.5 bits/weight) */
+} eurollm_weight_type;
+
 typedef struct eurollm_model_params {
     uint32_t version;            /**< EUROLLM_MODEL_PARAMS_VERSION */
     eurollm_device_kind device;  /**< default EUROLLM_DEVICE_AUTO */
     int32_t device_index;        /**< which device of that kind; default 0 */
     int32_t n_gpu_layers;        /**< layers placed on the GPU; -1 = all (default) */
     bool use_mmap;               /**< map weight files instead of reading them; default true */
+    /* version 2 */
+    /**
+     * Convert the 2-D weights to this type at load, in memory, one tensor at a time (the peak is the
+     * converted model plus one source tensor); default EUROLLM_WEIGHT_AUTO = as stored. The result is
+     * the same, byte for byte, as writing the model with eurollm_model_save_gguf and loading that file.
+     */
+    eurollm_weight_type weight_type;
     /* new fields are appended only, with a version bump */
 } eurollm_model_params;
-#define EUROLLM_MODEL_PARAMS_VERSION 1
+#define EUROLLM_MODEL_PARAMS_VERSION 2
 
 /** @brief Fill `params` with defaults. @return INVALID_ARGUMENT for NULL or an unknown version. */
 EUROLLM_API eurollm_status eurollm_model_params_init(eurollm_model_params *params, uint32_t version);
@@ -194,6 +230,18 @@ EUROLLM_API eurollm_status eurollm_model_load(const char *path, const eurollm_mo
                                               eurollm_model **out);
 /** @brief Free a model. NULL is a no-op. Every context on it must be freed first. */
 EUROLLM_API void eurollm_model_free(eurollm_model *model);
+
+/**
+ * @brief Write the model as a GGUF v3 file that llama.cpp loads: llama metadata, the vocabulary and
+ * chat template, the weights as `type` (see eurollm_weight_type; AUTO keeps each tensor's type).
+ * Written atomically (temporary file beside `path`, fsync, rename): a failure leaves no partial file
+ * and an existing file at `path` intact. May be called while other threads use the model.
+ * @return OK, INVALID_ARGUMENT (NULL/freed model, NULL or empty path, unknown type), IO (the file
+ *         cannot be created or written), UNSUPPORTED (a model GGUF's llama architecture cannot hold:
+ *         biases, sliding window, llama3 rope scaling).
+ */
+EUROLLM_API eurollm_status eurollm_model_save_gguf(const eurollm_model *model, const char *path,
+                                                   eurollm_weight_type type);
 
 /** Integer properties of a loaded model. */
 typedef enum eurollm_model_info {
@@ -276,8 +324,11 @@ typedef struct eurollm_context_params {
     uint32_t n_batch;   /**< most tokens evaluated in one pass; default 512 */
     int32_t n_threads;  /**< CPU threads; 0 = one per core (default) */
     uint64_t seed;      /**< default seed for samplers created on this context; default 0 */
+    /* version 2 */
+    eurollm_precision precision; /**< bf16-weight products; default EUROLLM_PRECISION_EXACT (also for embeddings) */
+    /* new fields are appended only, with a version bump */
 } eurollm_context_params;
-#define EUROLLM_CONTEXT_PARAMS_VERSION 1
+#define EUROLLM_CONTEXT_PARAMS_VERSION 2
 
 EUROLLM_API eurollm_status eurollm_context_params_init(eurollm_context_params *params, uint32_t version);
 /**

@@ -105,6 +105,11 @@ public:
         return out;
     }
 
+    // Writes the model as a GGUF v3 file (eurollm_model_save_gguf); AUTO keeps each tensor's type.
+    void save_gguf(const std::string &path, eurollm_weight_type type = EUROLLM_WEIGHT_AUTO) const {
+        check(eurollm_model_save_gguf(get(), path.c_str(), type));
+    }
+
     std::string token_to_piece(int32_t token) const {
         size_t len = 0;
         eurollm_status s = eurollm_token_to_piece(get(), token, nullptr, 0, &len);

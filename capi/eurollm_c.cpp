@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "chat/conversation.h"
 #include "embed/embedder.h"
 #include "generate/generator.h"
+#include "model/gguf.h"
 #include "model/model.h"
 #include "runtime/context.h"
 
@@ -105,21 +107,57 @@ bool abort_trampoline(void *data) {
     return c->abort_cb ? c->abort_cb(c->abort_data) : true;
 }
 
-// A caller compiled against an older header passes an older, shorter struct: take the fields it
-// knows and keep defaults for the rest.
+// A caller compiled against an older header passes an older, shorter struct: the bytes of each
+// version are the fields up to the first one a later version appended.
 size_t generator_params_size(uint32_t version) {
     return version >= 2 ? sizeof(eurollm_generator_params) : offsetof(eurollm_generator_params, seq_id);
 }
+size_t model_params_size(uint32_t version) {
+    return version >= 2 ? sizeof(eurollm_model_params) : offsetof(eurollm_model_params, weight_type);
+}
+size_t context_params_size(uint32_t version) {
+    return version >= 2 ? sizeof(eurollm_context_params) : offsetof(eurollm_context_params, precision);
+}
 
-eurollm_generator_params generator_params_or_default(const eurollm_generator_params *params) {
-    eurollm_generator_params p;
-    eurollm_generator_params_init(&p, EUROLLM_GENERATOR_PARAMS_VERSION);
+// The caller's params (any known version) over the current defaults: the fields its version knows
+// are taken, the rest keep their defaults. NULL means all defaults.
+template <typename P>
+P params_or_default(const P *params, uint32_t latest, size_t (*size)(uint32_t),
+                    eurollm_status (*init)(P *, uint32_t), const char *what) {
+    P p;
+    init(&p, latest);
     if (params) {
-        check_version(params->version, EUROLLM_GENERATOR_PARAMS_VERSION, "eurollm_generator_params");
-        std::memcpy(&p, params, generator_params_size(params->version));
-        p.version = EUROLLM_GENERATOR_PARAMS_VERSION;
+        check_version(params->version, latest, what);
+        std::memcpy(&p, params, size(params->version));
+        p.version = latest;
     }
     return p;
+}
+
+eurollm_generator_params generator_params_or_default(const eurollm_generator_params *params) {
+    return params_or_default(params, EUROLLM_GENERATOR_PARAMS_VERSION, generator_params_size,
+                             eurollm_generator_params_init, "eurollm_generator_params");
+}
+
+// AUTO (keep what is stored) is no type; any other value must be one the header names.
+std::optional<eurollm::wtype> weight_type_arg(eurollm_weight_type type) {
+    switch (enum_value(type)) {
+        case EUROLLM_WEIGHT_AUTO: return std::nullopt;
+        case EUROLLM_WEIGHT_F32: return eurollm::wtype::f32;
+        case EUROLLM_WEIGHT_F16: return eurollm::wtype::f16;
+        case EUROLLM_WEIGHT_BF16: return eurollm::wtype::bf16;
+        case EUROLLM_WEIGHT_Q8_0: return eurollm::wtype::q8_0;
+        case EUROLLM_WEIGHT_Q4_0: return eurollm::wtype::q4_0;
+    }
+    fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown weight type ", enum_value(type));
+}
+
+eurollm::kernels::act_precision precision_arg(eurollm_precision precision) {
+    switch (enum_value(precision)) {
+        case EUROLLM_PRECISION_EXACT: return eurollm::kernels::act_precision::split;
+        case EUROLLM_PRECISION_BF16: return eurollm::kernels::act_precision::round;
+    }
+    fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown precision ", enum_value(precision));
 }
 
 eurollm::sampler_params to_sampler(const eurollm_generator_params &p, uint64_t context_seed) {
@@ -193,12 +231,13 @@ EUROLLM_API eurollm_status eurollm_model_params_init(eurollm_model_params *param
     return guarded([&] {
         EUROLLM_CHECK_ARG(params, "params is NULL");
         check_version(version, EUROLLM_MODEL_PARAMS_VERSION, "eurollm_model_params");
-        std::memset(params, 0, sizeof *params);
+        std::memset(params, 0, model_params_size(version));
         params->version = version;
         params->device = EUROLLM_DEVICE_AUTO;
         params->device_index = 0;
         params->n_gpu_layers = -1;
         params->use_mmap = true;
+        if (version >= 2) params->weight_type = EUROLLM_WEIGHT_AUTO;
         return EUROLLM_OK;
     });
 }
@@ -208,12 +247,8 @@ EUROLLM_API eurollm_status eurollm_model_load(const char *path, const eurollm_mo
         require_out(out, "out");
         EUROLLM_CHECK_ARG(path, "path is NULL");
         EUROLLM_CHECK_ARG(*path, "path is empty");
-        eurollm_model_params p;
-        eurollm_model_params_init(&p, EUROLLM_MODEL_PARAMS_VERSION);
-        if (params) {
-            check_version(params->version, EUROLLM_MODEL_PARAMS_VERSION, "eurollm_model_params");
-            p = *params;
-        }
+        const eurollm_model_params p = params_or_default(params, EUROLLM_MODEL_PARAMS_VERSION, model_params_size,
+                                                         eurollm_model_params_init, "eurollm_model_params");
         const int device = enum_value(p.device);
         if (device != EUROLLM_DEVICE_AUTO && device != EUROLLM_DEVICE_CPU) {
             if (device != EUROLLM_DEVICE_CUDA && device != EUROLLM_DEVICE_HIP)
@@ -232,6 +267,7 @@ EUROLLM_API eurollm_status eurollm_model_load(const char *path, const eurollm_mo
         if (p.device_index < 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "device_index must not be negative");
         eurollm::model_load_options o;
         o.use_mmap = p.use_mmap;
+        o.weight_type = weight_type_arg(p.weight_type);
         auto handle = std::make_unique<eurollm_model>();
         handle->impl = eurollm::load_model(path, o);
         *out = handle.release();
@@ -306,6 +342,17 @@ EUROLLM_API eurollm_status eurollm_model_eos_ids(const eurollm_model *model, int
     });
 }
 
+EUROLLM_API eurollm_status eurollm_model_save_gguf(const eurollm_model *model, const char *path,
+                                                   eurollm_weight_type type) {
+    return guarded([&] {
+        const auto &m = *checked(model, "model")->impl;
+        EUROLLM_CHECK_ARG(path, "path is NULL");
+        EUROLLM_CHECK_ARG(*path, "path is empty");
+        eurollm::save_gguf(m, path, weight_type_arg(type));
+        return EUROLLM_OK;
+    });
+}
+
 // ---- tokenizer ----
 
 EUROLLM_API eurollm_status eurollm_tokenize(const eurollm_model *model, const char *text, size_t text_len, uint32_t flags,
@@ -351,12 +398,13 @@ EUROLLM_API eurollm_status eurollm_context_params_init(eurollm_context_params *p
     return guarded([&] {
         EUROLLM_CHECK_ARG(params, "params is NULL");
         check_version(version, EUROLLM_CONTEXT_PARAMS_VERSION, "eurollm_context_params");
-        std::memset(params, 0, sizeof *params);
+        std::memset(params, 0, context_params_size(version));
         params->version = version;
         params->n_ctx = 0;
         params->n_batch = 512;
         params->n_threads = 0;
         params->seed = 0;
+        if (version >= 2) params->precision = EUROLLM_PRECISION_EXACT;
         return EUROLLM_OK;
     });
 }
@@ -365,17 +413,15 @@ EUROLLM_API eurollm_status eurollm_context_init(eurollm_model *model, const euro
                                                 eurollm_context **out) {
     return guarded([&] {
         require_out(out, "out");
-        eurollm_context_params p;
-        eurollm_context_params_init(&p, EUROLLM_CONTEXT_PARAMS_VERSION);
-        if (params) {
-            check_version(params->version, EUROLLM_CONTEXT_PARAMS_VERSION, "eurollm_context_params");
-            p = *params;
-        }
+        const eurollm_context_params p = params_or_default(
+            params, EUROLLM_CONTEXT_PARAMS_VERSION, context_params_size, eurollm_context_params_init,
+            "eurollm_context_params");
         eurollm::context_options o;
         o.n_ctx = p.n_ctx;
         o.n_batch = p.n_batch;
         o.n_threads = p.n_threads;
         o.seed = p.seed;
+        o.precision = precision_arg(p.precision);
         std::lock_guard<std::mutex> lock(lifecycle_mutex());
         eurollm_model *m = checked(model, "model");
         auto handle = std::make_unique<eurollm_context>();

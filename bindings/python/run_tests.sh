@@ -4,7 +4,7 @@
 #   bindings/python/run_tests.sh [pytest args...]
 #
 # 1. bindings/python/.venv: a virtual environment with the build and test requirements
-#    (requirements-test.txt: scikit-build-core, pybind11, numpy, pytest, sentencepiece, jinja2).
+#    (requirements-test.txt: scikit-build-core, pybind11, numpy, pytest, sentencepiece, jinja2, gguf).
 # 2. `pip install ./bindings/python`: scikit-build-core builds libeurollm and the extension
 #    (build tree kept in bindings/python/build/<wheel tag>, so later runs are incremental) and
 #    installs the package, libeurollm.so.0 bundled, into the venv.
@@ -23,7 +23,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-if ! "$PY" -c "import scikit_build_core, pybind11, numpy, pytest, sentencepiece, jinja2" 2>/dev/null; then
+if ! "$PY" -c "import scikit_build_core, pybind11, numpy, pytest, sentencepiece, jinja2, gguf" 2>/dev/null; then
     "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements-test.txt"
 fi
 

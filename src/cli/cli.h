@@ -41,6 +41,23 @@ inline float to_float(const std::string &s, const std::string &opt) {
     return v;
 }
 
+// --weight-type / quantize --type: "auto" keeps the stored types.
+inline eurollm_weight_type to_weight_type(const std::string &s, const std::string &opt) {
+    if (s == "auto") return EUROLLM_WEIGHT_AUTO;
+    if (s == "f32") return EUROLLM_WEIGHT_F32;
+    if (s == "f16") return EUROLLM_WEIGHT_F16;
+    if (s == "bf16") return EUROLLM_WEIGHT_BF16;
+    if (s == "q8_0") return EUROLLM_WEIGHT_Q8_0;
+    if (s == "q4_0") return EUROLLM_WEIGHT_Q4_0;
+    throw usage_error("option " + opt + " expects f32, f16, bf16, q8_0, q4_0 or auto, got '" + s + "'");
+}
+
+inline eurollm_precision to_precision(const std::string &s, const std::string &opt) {
+    if (s == "exact") return EUROLLM_PRECISION_EXACT;
+    if (s == "bf16") return EUROLLM_PRECISION_BF16;
+    throw usage_error("option " + opt + " expects exact or bf16, got '" + s + "'");
+}
+
 // Commands: MODEL is the path after the command name, `a` holds the remaining arguments.
 int cmd_info(const std::string &path, args &a);
 int cmd_tokenize(const std::string &path, args &a);
@@ -52,5 +69,6 @@ int cmd_bench(const std::string &path, args &a);
 int cmd_embed(const std::string &path, args &a);
 int cmd_chat(const std::string &path, args &a);
 int cmd_template(const std::string &path, args &a);
+int cmd_quantize(const std::string &path, args &a);
 
 }  // namespace cli

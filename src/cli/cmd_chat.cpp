@@ -70,6 +70,7 @@ int cmd_chat(const std::string &path, args &a) {
         else if (opt == "--seed") gp.seed = static_cast<uint64_t>(to_int(a.next(opt), opt));
         else if (opt == "-c" || opt == "--ctx") cp.n_ctx = static_cast<uint32_t>(to_int(a.next(opt), opt));
         else if (opt == "-t" || opt == "--threads") cp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
+        else if (opt == "--precision") cp.precision = to_precision(a.next(opt), opt);
         else throw usage_error("unknown option " + opt);
     }
     auto model = eurollm::Model::load(path);

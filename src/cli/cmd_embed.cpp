@@ -1,4 +1,5 @@
-// eurollm embed MODEL [--pool mean|last|first] [--normalize] [--dim N] [--format json|npy] < lines.txt
+// eurollm embed MODEL [--pool mean|last|first] [--normalize] [--dim N] [--format json|npy]
+//                    [--precision exact|bf16] < lines.txt
 // Embeds each input line (tokenized as generate does, BOS included). json: one array per line on
 // stdout; npy: one float32 [n, dim] NumPy array on stdout.
 #include <cstdio>
@@ -51,6 +52,8 @@ int cmd_embed(const std::string &path, args &a) {
             cp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
         } else if (opt == "-c" || opt == "--ctx") {
             cp.n_ctx = static_cast<uint32_t>(to_int(a.next(opt), opt));
+        } else if (opt == "--precision") {
+            cp.precision = to_precision(a.next(opt), opt);
         } else {
             throw usage_error("unknown option " + opt);
         }

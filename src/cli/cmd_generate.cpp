@@ -11,6 +11,7 @@ int cmd_generate(const std::string &path, args &a) {
     std::vector<std::string> prompts;
     eurollm::GeneratorParams gp;
     eurollm::ContextParams cp;
+    eurollm::ModelParams mp;
     std::vector<std::string> stops;
     bool verbose = false;
     while (!a.done()) {
@@ -31,11 +32,13 @@ int cmd_generate(const std::string &path, args &a) {
         else if (opt == "-t" || opt == "--threads") cp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
         else if (opt == "-c" || opt == "--ctx") cp.n_ctx = static_cast<uint32_t>(to_int(a.next(opt), opt));
         else if (opt == "-v" || opt == "--verbose") verbose = true;
+        else if (opt == "--weight-type") mp.weight_type = to_weight_type(a.next(opt), opt);
+        else if (opt == "--precision") cp.precision = to_precision(a.next(opt), opt);
         else throw usage_error("unknown option " + opt);
     }
     if (prompts.empty()) prompts.emplace_back();
     const auto t0 = std::chrono::steady_clock::now();
-    auto model = eurollm::Model::load(path);
+    auto model = eurollm::Model::load(path, mp);
     eurollm::Context ctx(model, cp);
     auto prompt_ids = [&](const std::string &prompt) {
         std::vector<int32_t> ids = model.tokenize(prompt);

@@ -23,6 +23,8 @@ const char kUsage[] =
     "  embed MODEL [options]      embed each line of stdin: one JSON array per line (or --format npy)\n"
     "  chat MODEL [--system T]    interactive chat with streaming replies (or --messages FILE.json)\n"
     "  template MODEL --messages FILE.json [--no-generation-prompt]   print the rendered prompt\n"
+    "  quantize MODEL OUT --type T   write MODEL (directory or GGUF) as a GGUF v3 file llama.cpp loads,\n"
+    "                             2-D weights as T = f32|f16|bf16|q8_0|q4_0, or auto (as stored)\n"
     "\n"
     "generate options:\n"
     "  -p, --prompt TEXT          prompt (empty: start from BOS alone); repeat -p to decode several\n"
@@ -37,6 +39,10 @@ const char kUsage[] =
     "  -t, --threads N            CPU threads (default: one per core)\n"
     "  -c, --ctx N                context size in tokens (default: min(model, 4096))\n"
     "  -v, --verbose              print timings to stderr\n"
+    "  --weight-type T            convert the 2-D weights at load: f32|f16|bf16|q8_0|q4_0 (default:\n"
+    "                             as stored; also for bench)\n"
+    "  --precision exact|bf16     bf16 rounds activations meeting bf16 weights, faster on CPUs with\n"
+    "                             AVX512-BF16 (default exact; also for embed, chat and bench)\n"
     "\n"
     "embed options:\n"
     "  --pool mean|last|first     pooling of the final hidden states (default mean)\n"
@@ -60,6 +66,7 @@ const command kCommands[] = {
     {"embed", cli::cmd_embed},
     {"chat", cli::cmd_chat},
     {"template", cli::cmd_template},
+    {"quantize", cli::cmd_quantize},
 };
 
 }  // namespace

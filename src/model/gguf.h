@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,10 +80,11 @@ std::string gguf_vocab_to_sentencepiece(const gguf_file &g, const std::string &p
 namespace eurollm {
 
 // Writes `m` as a GGUF v3 file llama.cpp reads: llama metadata, the SentencePiece vocabulary
-// (padded with [PADn] up to n_vocab), the chat template, 2-D weights as `type` (rows the blocks do
-// not divide fall back to F16), norms as F32, q/k rows in llama.cpp's interleaved order. Written to
-// `path`.tmp and renamed, so a failure leaves no partial file. Throws IO / INVALID_ARGUMENT.
-void save_gguf(const model &m, const std::string &path, wtype type);
+// (padded with [PADn] up to n_vocab), the chat template, 2-D weights as converted_weight_type(type)
+// (model/convert.h) or, with no type, as stored; norms as F32, q/k rows in llama.cpp's interleaved
+// order. Written atomically (temporary file, fsync, rename), so a failure leaves no partial file.
+// Throws IO / UNSUPPORTED.
+void save_gguf(const model &m, const std::string &path, std::optional<wtype> type);
 
 // "f32", "f16", "bf16", "q8_0", "q4_0" -> the type; false for the others.
 bool parse_save_type(const std::string &name, wtype *out);

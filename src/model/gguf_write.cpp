@@ -1,25 +1,29 @@
-// The GGUF writer behind `eurollm quantize`: a loaded model (any input format) to GGUF v3.
-#include <cstdio>
-#include <cstring>
+// The GGUF writer behind `eurollm quantize` and eurollm_model_save_gguf: a loaded model (any input
+// format) to GGUF v3. The header (metadata and tensor table, a few MB at most) is assembled in memory;
+// tensor data is converted in chunks and streamed to the atomic writer, so a model of any size is
+// written with a few MB of scratch.
+#include <algorithm>
+#include <functional>
+#include <optional>
 #include <vector>
 
 #include "core/error.h"
+#include "core/threadpool.h"
+#include "model/convert.h"
 #include "model/gguf.h"
 #include "model/model.h"
+#include "train/file_io.h"
 
 namespace eurollm {
 namespace {
 
 constexpr size_t kAlign = 32;
 
-struct out_file {
-    std::FILE *f = nullptr;
-    std::string path;
-    ~out_file() {
-        if (f) std::fclose(f);
-    }
+struct byte_buffer {
+    std::vector<uint8_t> b;
     void write(const void *p, size_t n) {
-        if (n && std::fwrite(p, 1, n, f) != n) fail(EUROLLM_ERR_IO, path, ": write failed");
+        const auto *c = static_cast<const uint8_t *>(p);
+        b.insert(b.end(), c, c + n);
     }
     template <typename T>
     void put(T v) { write(&v, sizeof v); }
@@ -27,10 +31,11 @@ struct out_file {
         put<uint64_t>(s.size());
         write(s.data(), s.size());
     }
+    void pad() { b.resize((b.size() + kAlign - 1) / kAlign * kAlign, 0); }
 };
 
 struct kv_writer {
-    out_file &o;
+    byte_buffer &o;
     uint64_t count = 0;
     void key(const std::string &k, gguf_type t) {
         o.str(k);
@@ -48,11 +53,24 @@ struct out_tensor {
     std::string name;
     tensor_ref src;
     wtype type;
-    int64_t rows, cols;
     bool vector;
     int64_t permute_heads = 0, head_dim = 0;  // q/k: HF -> interleaved row order
     uint64_t offset = 0, nbytes = 0;
 };
+
+// llama.cpp's general.file_type (llama_ftype) for the type most weights have.
+uint32_t llama_file_type(wtype t) {
+    switch (t) {
+        case wtype::f32: return 0;
+        case wtype::f16: return 1;
+        case wtype::q4_0: return 2;
+        case wtype::q8_0: return 7;
+        case wtype::q4_k: return 15;  // MOSTLY_Q4_K_M
+        case wtype::q6_k: return 18;
+        case wtype::bf16: return 32;
+    }
+    return 0;
+}
 
 }  // namespace
 
@@ -66,23 +84,25 @@ bool parse_save_type(const std::string &name, wtype *out) {
     return true;
 }
 
-void save_gguf(const model &m, const std::string &path, wtype type) {
+void save_gguf(const model &m, const std::string &path, std::optional<wtype> type) {
     const hparams &hp = m.hp;
-    if (type == wtype::q4_k || type == wtype::q6_k)
-        fail(EUROLLM_ERR_UNSUPPORTED, "writing Q4_K / Q6_K is not supported (f32, f16, bf16, q8_0, q4_0 are)");
+    if (type && !writable_weight_type(*type))
+        fail(EUROLLM_ERR_UNSUPPORTED, "writing ", wtype_name(*type), " is not supported (f32, f16, bf16, q8_0, q4_0 are)");
     if (hp.attention_bias || hp.mlp_bias || hp.sliding_window > 0 || hp.rope_scaling == rope_scaling_type::llama3)
         fail(EUROLLM_ERR_UNSUPPORTED, "GGUF export covers llama models without biases, sliding window or llama3 rope");
 
     std::vector<out_tensor> ts;
-    auto add = [&](const std::string &name, const tensor_ref &r, bool vector, int64_t heads = 0) {
-        out_tensor t{name, r, vector ? wtype::f32 : type, r.rows, r.cols, vector, heads, hp.head_dim};
-        if (!vector && r.cols % wtype_block_elems(type) != 0) t.type = wtype::f16;
-        t.nbytes = static_cast<uint64_t>(wtype_row_bytes(t.type, t.cols) * t.rows);
-        ts.push_back(t);
+    // Norms are F32 as llama.cpp writes them; 2-D weights follow the conversion rules that
+    // quantize-at-load uses, or keep their stored type (AUTO).
+    auto add = [&](const std::string &name, const tensor_ref &r, bool vector, int64_t heads = 0, bool head = false) {
+        const wtype t = vector ? wtype::f32 : type ? converted_weight_type(*type, r, head) : r.type;
+        out_tensor o{name, r, t, vector, heads, hp.head_dim};
+        o.nbytes = static_cast<uint64_t>(wtype_row_bytes(t, r.cols) * r.rows);
+        ts.push_back(o);
     };
-    add("token_embd.weight", m.tok_embd, false);
+    add("token_embd.weight", m.tok_embd, false, 0, hp.tie_embeddings);
     add("output_norm.weight", m.output_norm, true);
-    if (!hp.tie_embeddings) add("output.weight", m.output, false);
+    if (!hp.tie_embeddings) add("output.weight", m.output, false, 0, true);
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const layer_weights &L = m.layers[static_cast<size_t>(l)];
         const std::string p = "blk." + std::to_string(l) + ".";
@@ -102,22 +122,12 @@ void save_gguf(const model &m, const std::string &path, wtype type) {
         off = (off + t.nbytes + kAlign - 1) / kAlign * kAlign;
     }
 
-    out_file o;
-    o.path = path + ".tmp";
-    o.f = std::fopen(o.path.c_str(), "wb");
-    if (!o.f) fail(EUROLLM_ERR_IO, o.path, ": cannot create");
-    // Header: counts are patched once the metadata is written.
-    o.put<uint32_t>(0x46554747u);
-    o.put<uint32_t>(3);
-    o.put<uint64_t>(ts.size());
-    const long kv_count_pos = std::ftell(o.f);
-    o.put<uint64_t>(0);
-
+    byte_buffer o;  // the metadata; the header before it needs its count
     kv_writer kv{o};
     kv.str("general.architecture", "llama");
     kv.str("general.name", "eurollm export");
-    kv.u32("general.file_type", type == wtype::f32 ? 0 : type == wtype::f16 ? 1 : type == wtype::q4_0 ? 2
-                                                  : type == wtype::q8_0 ? 7 : 32);
+    const tensor_ref &typical = m.layers.front().w_up;
+    kv.u32("general.file_type", llama_file_type(type ? converted_weight_type(*type, typical, false) : typical.type));
     kv.u32("general.quantization_version", 2);
     kv.u32("general.alignment", kAlign);
     kv.u32("llama.context_length", static_cast<uint32_t>(hp.n_ctx_train));
@@ -182,45 +192,44 @@ void save_gguf(const model &m, const std::string &path, wtype type) {
     for (const auto &t : ts) {
         o.str(t.name);
         o.put<uint32_t>(t.vector ? 1 : 2);
-        o.put<uint64_t>(static_cast<uint64_t>(t.cols));
-        if (!t.vector) o.put<uint64_t>(static_cast<uint64_t>(t.rows));
+        o.put<uint64_t>(static_cast<uint64_t>(t.src.cols));
+        if (!t.vector) o.put<uint64_t>(static_cast<uint64_t>(t.src.rows));
         o.put<uint32_t>(wtype_to_ggml_type(t.type));
         o.put<uint64_t>(t.offset);
     }
-    auto pad = [&] {
-        static const char zeros[kAlign] = {};
-        const long pos = std::ftell(o.f);
-        o.write(zeros, (kAlign - static_cast<size_t>(pos) % kAlign) % kAlign);
-    };
-    pad();
-    std::vector<float> row;
-    std::vector<uint8_t> packed;
-    for (const auto &t : ts) {
-        row.resize(static_cast<size_t>(t.cols));
-        packed.resize(static_cast<size_t>(wtype_row_bytes(t.type, t.cols)));
-        const int64_t src_row_bytes = wtype_row_bytes(t.src.type, t.cols);
-        const int64_t half = t.head_dim / 2;
-        for (int64_t r = 0; r < t.rows; ++r) {
-            int64_t s = r;  // GGUF row (h, 2i + j) holds the HF row (h, j * half + i)
-            if (t.permute_heads) {
-                const int64_t h = r / t.head_dim, w = r % t.head_dim;
-                s = h * t.head_dim + (w % 2) * half + w / 2;
+    byte_buffer header;
+    header.put<uint32_t>(0x46554747u);  // "GGUF"
+    header.put<uint32_t>(3);
+    header.put<uint64_t>(ts.size());
+    header.put<uint64_t>(kv.count);
+    header.write(o.b.data(), o.b.size());
+    header.pad();  // the data section starts aligned
+
+    threadpool pool(default_thread_count());
+    train::write_file_atomic(path, [&](const train::byte_sink &sink) {
+        sink(header.b.data(), header.b.size());
+        std::vector<uint8_t> chunk;
+        for (const auto &t : ts) {
+            const int64_t row_bytes = wtype_row_bytes(t.type, t.src.cols), half = t.head_dim / 2;
+            // GGUF row (h, 2i + j) holds the HF row (h, j * half + i).
+            std::function<int64_t(int64_t)> src_row;
+            if (t.permute_heads)
+                src_row = [&t, half](int64_t r) {
+                    const int64_t h = r / t.head_dim, w = r % t.head_dim;
+                    return h * t.head_dim + (w % 2) * half + w / 2;
+                };
+            const tensor_ref &src = t.src;
+            const int64_t step = std::max<int64_t>(1, (int64_t{4} << 20) / row_bytes);  // ~4 MB per write
+            for (int64_t r0 = 0; r0 < src.rows; r0 += step) {
+                const int64_t r1 = std::min(src.rows, r0 + step);
+                chunk.resize(static_cast<size_t>((r1 - r0) * row_bytes));
+                convert_rows(src, t.type, src_row, r0, r1, chunk.data(), pool);
+                sink(chunk.data(), chunk.size());
             }
-            kernels::dequantize_row(static_cast<const uint8_t *>(t.src.data) + s * src_row_bytes, t.src.type, t.cols,
-                                    row.data());
-            kernels::quantize_row(row.data(), t.type, t.cols, packed.data());
-            o.write(packed.data(), packed.size());
+            static const uint8_t zeros[kAlign] = {};
+            sink(zeros, (kAlign - t.nbytes % kAlign) % kAlign);
         }
-        pad();
-    }
-    std::fseek(o.f, kv_count_pos, SEEK_SET);
-    o.put<uint64_t>(kv.count);
-    if (std::fflush(o.f) != 0 || std::fclose(o.f) != 0) {
-        o.f = nullptr;
-        fail(EUROLLM_ERR_IO, o.path, ": write failed");
-    }
-    o.f = nullptr;
-    if (std::rename(o.path.c_str(), path.c_str()) != 0) fail(EUROLLM_ERR_IO, path, ": cannot rename the written file");
+    });
 }
 
 }  // namespace eurollm

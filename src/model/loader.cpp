@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/convert.h"
 #include "model/gguf.h"
 #include "model/model.h"
 #include "model/safetensors.h"
@@ -137,7 +138,9 @@ const tokenizer &model::require_tokenizer() const {
     return *tok;
 }
 
-std::unique_ptr<model> load_model(const std::string &path, const model_load_options &options) {
+namespace {
+
+std::unique_ptr<model> load_as_stored(const std::string &path, const model_load_options &options) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) fail(EUROLLM_ERR_IO, path, ": no such file or directory");
     if (!S_ISDIR(st.st_mode)) {
@@ -215,6 +218,14 @@ std::unique_ptr<model> load_model(const std::string &path, const model_load_opti
     if (m->tok && m->tok->eos_id() >= 0 &&
         std::find(m->eos_ids.begin(), m->eos_ids.end(), m->tok->eos_id()) == m->eos_ids.end())
         m->eos_ids.push_back(m->tok->eos_id());
+    return m;
+}
+
+}  // namespace
+
+std::unique_ptr<model> load_model(const std::string &path, const model_load_options &options) {
+    auto m = load_as_stored(path, options);
+    if (options.weight_type) convert_weights(*m, *options.weight_type);
     return m;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct layer_weights {
 
 struct model_load_options {
     bool use_mmap = true;
+    // Convert the 2-D weights to this type at load (see convert_weights); none: keep them as stored.
+    std::optional<wtype> weight_type;
 };
 
 class model {

@@ -349,6 +349,59 @@ TEST_F(ApiMisuse, BadParams) {
     EXPECT_EQ(eurollm_context_init(model_, &cp, &c), EUROLLM_ERR_INVALID_ARGUMENT);
 }
 
+TEST_F(ApiMisuse, SaveGgufAndNewParamsRejectBadArguments) {
+    const fs::path dir = fs::temp_directory_path() / ("eurollm-save-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string out = (dir / "m.gguf").string();
+    auto expect = [](eurollm_status got, eurollm_status want, const std::string &needle) {
+        EXPECT_EQ(got, want) << eurollm_last_error();
+        EXPECT_NE(std::string(eurollm_last_error()).find(needle), std::string::npos) << eurollm_last_error();
+    };
+    expect(eurollm_model_save_gguf(nullptr, out.c_str(), EUROLLM_WEIGHT_Q8_0), EUROLLM_ERR_INVALID_ARGUMENT, "model");
+    expect(eurollm_model_save_gguf(model_, nullptr, EUROLLM_WEIGHT_Q8_0), EUROLLM_ERR_INVALID_ARGUMENT, "path");
+    expect(eurollm_model_save_gguf(model_, "", EUROLLM_WEIGHT_Q8_0), EUROLLM_ERR_INVALID_ARGUMENT, "path is empty");
+    expect(eurollm_model_save_gguf(model_, out.c_str(), static_cast<eurollm_weight_type>(77)),
+           EUROLLM_ERR_INVALID_ARGUMENT, "weight type 77");
+    expect(eurollm_model_save_gguf(model_, out.c_str(), static_cast<eurollm_weight_type>(-1)),
+           EUROLLM_ERR_INVALID_ARGUMENT, "weight type -1");
+    expect(eurollm_model_save_gguf(model_, (dir / "no-such-dir" / "m.gguf").c_str(), EUROLLM_WEIGHT_Q8_0),
+           EUROLLM_ERR_IO, "no-such-dir");
+    fs::create_directories(dir / "read-only");
+    fs::permissions(dir / "read-only", fs::perms::owner_read | fs::perms::owner_exec);
+    if (::geteuid() != 0)  // root writes anywhere
+        expect(eurollm_model_save_gguf(model_, (dir / "read-only" / "m.gguf").c_str(), EUROLLM_WEIGHT_Q8_0),
+               EUROLLM_ERR_IO, "read-only");
+    expect(eurollm_model_save_gguf(model_, dir.c_str(), EUROLLM_WEIGHT_Q8_0), EUROLLM_ERR_IO, dir.filename().string());
+    EXPECT_FALSE(fs::exists(out));  // nothing half-written is left behind
+    eurollm_model *freed = nullptr;
+    ASSERT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), nullptr, &freed), EUROLLM_OK);
+    eurollm_model_free(freed);
+    expect(eurollm_model_save_gguf(freed, out.c_str(), EUROLLM_WEIGHT_F32), EUROLLM_ERR_INVALID_ARGUMENT, "freed");
+    // The file a good call writes replaces an existing one whole.
+    { std::ofstream(out) << "old"; }
+    ASSERT_EQ(eurollm_model_save_gguf(model_, out.c_str(), EUROLLM_WEIGHT_Q4_0), EUROLLM_OK) << eurollm_last_error();
+    EXPECT_EQ(read_file(out).substr(0, 4), "GGUF");
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);  // m.gguf, read-only/
+
+    eurollm_model_params mp;
+    ASSERT_EQ(eurollm_model_params_init(&mp, EUROLLM_MODEL_PARAMS_VERSION), EUROLLM_OK);
+    mp.weight_type = static_cast<eurollm_weight_type>(9);
+    eurollm_model *m = reinterpret_cast<eurollm_model *>(0x1);
+    expect(eurollm_model_load(eurollm_test::stories_dir().c_str(), &mp, &m), EUROLLM_ERR_INVALID_ARGUMENT,
+           "weight type 9");
+    EXPECT_EQ(m, nullptr);
+    EXPECT_EQ(eurollm_model_params_init(&mp, 3), EUROLLM_ERR_INVALID_ARGUMENT);
+    eurollm_context_params cp;
+    ASSERT_EQ(eurollm_context_params_init(&cp, EUROLLM_CONTEXT_PARAMS_VERSION), EUROLLM_OK);
+    cp.precision = static_cast<eurollm_precision>(2);
+    eurollm_context *c = reinterpret_cast<eurollm_context *>(0x1);
+    expect(eurollm_context_init(model_, &cp, &c), EUROLLM_ERR_INVALID_ARGUMENT, "precision 2");
+    EXPECT_EQ(c, nullptr);
+    EXPECT_EQ(eurollm_context_params_init(&cp, 3), EUROLLM_ERR_INVALID_ARGUMENT);
+    fs::permissions(dir / "read-only", fs::perms::owner_all);
+    fs::remove_all(dir);
+}
+
 TEST_F(ApiMisuse, StatusStringsAreNamed) {
     EXPECT_STREQ(eurollm_status_string(EUROLLM_ERR_BAD_MODEL), "bad model");
     EXPECT_STREQ(eurollm_status_string(static_cast<eurollm_status>(-77)), "unknown status");

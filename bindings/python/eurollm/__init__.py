@@ -51,8 +51,10 @@ from ._eurollm import (
     Pooling,
     Status,
     StopReason,
+    Precision,
     TokenizeFlags,
     UnsupportedError,
+    WeightType,
     Dataset,
     LoraTarget,
     LrSchedule,
@@ -74,7 +76,7 @@ __all__ = [
     "MAX_SEQUENCES", "AbortedError", "BadModelError", "BufferTooSmallError", "Context", "ContextFullError",
     "ContextParams", "Device", "DeviceError", "EmbedParams", "Error", "Generator", "GeneratorParams",
     "InvalidArgumentError", "IoError", "LogLevel", "Model", "ModelInfo", "ModelParams", "OutOfMemoryError",
-    "Pooling", "Status", "StopReason", "TokenizeFlags", "UnsupportedError", "cosine_similarity", "device_count",
+    "Pooling", "Precision", "Status", "StopReason", "TokenizeFlags", "UnsupportedError", "WeightType", "cosine_similarity", "device_count",
     "set_log_callback", "status_string", "use_python_logging", "version", "version_number", "chat",
     # training (experimental in libeurollm)
     "Dataset", "LoraTarget", "LrSchedule", "TensorPart", "Trainer", "TrainerParams", "TrainMode", "TrainResult",
@@ -93,11 +95,11 @@ _atexit.register(set_log_callback, None)
 class Model(_eurollm.Model):
     """A loaded model: weights, hyper-parameters, tokenizer.
 
-    ``Model(path, params=None, *, threads=0, n_ctx=0, seed=0, **kwargs)`` (or ``Model.load``):
-    ``path`` is a Hugging Face model directory (config.json, *.safetensors, tokenizer.model) or,
-    where supported, a GGUF file; ``params`` a :class:`ModelParams` whose fields keyword arguments
-    override (``device="cpu"``, ``use_mmap=False``). ``threads``, ``n_ctx`` and ``seed`` configure
-    the contexts the convenience methods (:meth:`generate`, :meth:`stream`, :meth:`chat`,
+    ``Model(path, params=None, *, threads=0, n_ctx=0, seed=0, precision="exact", **kwargs)`` (or
+    ``Model.load``): ``path`` is a Hugging Face model directory (config.json, *.safetensors,
+    tokenizer.model) or a GGUF file; ``params`` a :class:`ModelParams` whose fields keyword arguments
+    override (``device="cpu"``, ``use_mmap=False``, ``weight_type="q8_0"`` to quantize at load).
+    ``threads``, ``n_ctx``, ``seed`` and ``precision`` (a :class:`Precision`) configure the contexts the convenience methods (:meth:`generate`, :meth:`stream`, :meth:`chat`,
     :meth:`embed`) create: one per thread that calls them, so threads generate in parallel.
     Raises :class:`IoError`, :class:`BadModelError`, :class:`UnsupportedError`.
 
@@ -106,9 +108,9 @@ class Model(_eurollm.Model):
     """
 
     def __init__(self, path, params: Optional[ModelParams] = None, *, threads: int = 0, n_ctx: int = 0,
-                 seed: int = 0, **kwargs) -> None:
+                 seed: int = 0, precision: Union[Precision, int, str] = Precision.EXACT, **kwargs) -> None:
         super().__init__(path, params, **kwargs)
-        self._context_params = ContextParams(n_threads=threads, n_ctx=n_ctx, seed=seed)
+        self._context_params = ContextParams(n_threads=threads, n_ctx=n_ctx, seed=seed, precision=precision)
         self._local = _threading.local()
         self._pool_lock = _threading.Lock()
         self._contexts: "_weakref.WeakSet[Context]" = _weakref.WeakSet()

@@ -70,6 +70,18 @@ class Pooling(enum.IntEnum):
     FIRST = 2
     NONE = 3
 
+class WeightType(enum.IntEnum):
+    AUTO = 0
+    F32 = 1
+    F16 = 2
+    BF16 = 3
+    Q8_0 = 4
+    Q4_0 = 5
+
+class Precision(enum.IntEnum):
+    EXACT = 0
+    BF16 = 1
+
 class TokenizeFlags(enum.IntFlag):
     NONE = 0
     ADD_BOS = 1
@@ -105,15 +117,18 @@ class ModelParams(_Params):
     device_index: int
     n_gpu_layers: int
     use_mmap: bool
+    weight_type: WeightType
     def __init__(self, *, device: Union[Device, int, str] = ..., device_index: int = ..., n_gpu_layers: int = ...,
-                 use_mmap: bool = ...) -> None: ...
+                 use_mmap: bool = ..., weight_type: Union[WeightType, int, str] = ...) -> None: ...
 
 class ContextParams(_Params):
     n_ctx: int
     n_batch: int
     n_threads: int
     seed: int
-    def __init__(self, *, n_ctx: int = ..., n_batch: int = ..., n_threads: int = ..., seed: int = ...) -> None: ...
+    precision: Precision
+    def __init__(self, *, n_ctx: int = ..., n_batch: int = ..., n_threads: int = ..., seed: int = ...,
+                 precision: Union[Precision, int, str] = ...) -> None: ...
 
 class GeneratorParams(_Params):
     max_tokens: int
@@ -173,6 +188,7 @@ class Model:
     def detokenize(self, tokens: _Tokens) -> str: ...
     def detokenize_bytes(self, tokens: _Tokens) -> bytes: ...
     def token_to_piece(self, token: int) -> str: ...
+    def save_gguf(self, path: _Path, type: Union[WeightType, int, str] = ...) -> None: ...
 
 class Context:
     def __init__(self, model: Model, params: Optional[ContextParams] = None, **kwargs: Any) -> None: ...

@@ -108,6 +108,17 @@ void register_enums(py::module_ &m) {
                            {"FIRST", EUROLLM_POOLING_FIRST},
                            {"NONE", EUROLLM_POOLING_NONE}},
                           "eurollm_pooling: how token states become an embedding (NONE: one row per token).");
+    make_enum(m, "IntEnum", "WeightType",
+              {{"AUTO", EUROLLM_WEIGHT_AUTO},
+               {"F32", EUROLLM_WEIGHT_F32},
+               {"F16", EUROLLM_WEIGHT_F16},
+               {"BF16", EUROLLM_WEIGHT_BF16},
+               {"Q8_0", EUROLLM_WEIGHT_Q8_0},
+               {"Q4_0", EUROLLM_WEIGHT_Q4_0}},
+              "eurollm_weight_type: how 2-D weights are stored (ModelParams.weight_type, Model.save_gguf); "
+              "AUTO keeps each tensor's type.");
+    make_enum(m, "IntEnum", "Precision", {{"EXACT", EUROLLM_PRECISION_EXACT}, {"BF16", EUROLLM_PRECISION_BF16}},
+              "eurollm_precision: how activations meet bf16 weights (ContextParams.precision); EXACT by default.");
     m.attr("MAX_SEQUENCES") = EUROLLM_MAX_SEQUENCES;
     make_enum(m, "IntEnum", "TrainMode", {{"FULL", EUROLLM_TRAIN_FULL}, {"LORA", EUROLLM_TRAIN_LORA}},
               "eurollm_train_mode (experimental): train every weight, or LoRA adapters over a frozen base.");

@@ -190,6 +190,21 @@ tokenizer_config.json says, special-token strings such as "<|im_start|>" parsed)
             return utf8_to_str(s.data(), s.size());
         },
         py::arg("token"), "The vocabulary piece of one token as stored ('▁the', '<0x0A>').");
+    cls.def(
+        "save_gguf",
+        [](const ModelObj &self, py::object path, py::object type) {
+            const eurollm::Model m = self.get();
+            const std::string p = path_arg(path);
+            const auto t = static_cast<eurollm_weight_type>(enum_arg(type, enum_value("WeightType", 0), "type"));
+            py::gil_scoped_release nogil;
+            m.save_gguf(p, t);
+        },
+        py::arg("path"), py::arg("type") = static_cast<int>(EUROLLM_WEIGHT_AUTO),
+        R"pbdoc(Write the model as a GGUF v3 file that llama.cpp loads (eurollm_model_save_gguf).
+
+``type`` is a WeightType or its name ('q8_0', 'q4_0', 'bf16', 'f16', 'f32'); AUTO (the default)
+keeps each tensor's stored type. Written atomically: a failure leaves no partial file. Raises
+IoError, InvalidArgumentError, UnsupportedError.)pbdoc");
 }
 
 }  // namespace eurollm_py

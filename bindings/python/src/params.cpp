@@ -125,7 +125,8 @@ void add_common(py::class_<P> &cls, const char *name) {
     });
 }
 
-// An enum value given as a member, an int, or a member name in any case ("cpu" -> Device.CPU).
+}  // namespace
+
 int enum_arg(py::handle v, py::object member, const char *what) {
     if (PyUnicode_Check(v.ptr())) {
         std::string name = py::str(v);
@@ -138,8 +139,6 @@ int enum_arg(py::handle v, py::object member, const char *what) {
     }
     return convert<int>(v, what);
 }
-
-}  // namespace
 
 template <typename P>
 void apply_kwargs(P &p, const py::kwargs &kw) {
@@ -189,6 +188,13 @@ void register_params(py::module_ &m) {
     add_field(mp, "device_index", &ModelParams::device_index, "Which device of that kind (default 0).");
     add_field(mp, "n_gpu_layers", &ModelParams::n_gpu_layers, "Layers placed on the GPU; -1 = all (default).");
     add_field(mp, "use_mmap", &ModelParams::use_mmap, "Map weight files instead of reading them (default True).");
+    add_field<ModelParams, eurollm_model_params, eurollm_weight_type>(
+        mp, "weight_type", &ModelParams::weight_type,
+        "Convert the 2-D weights at load: a WeightType or its name ('q8_0', 'bf16'); default WeightType.AUTO (as stored).",
+        [](eurollm_weight_type v) { return enum_value("WeightType", v); },
+        [](py::handle v) {
+            return static_cast<eurollm_weight_type>(enum_arg(v, enum_value("WeightType", 0), "weight_type"));
+        });
 
     py::class_<ContextParams> cp(m, "ContextParams", "eurollm_context_params: KV cache size, batch, threads, seed.");
     add_common(cp, "ContextParams");
@@ -196,6 +202,11 @@ void register_params(py::module_ &m) {
     add_field(cp, "n_batch", &ContextParams::n_batch, "Most tokens evaluated in one pass (default 512).");
     add_field(cp, "n_threads", &ContextParams::n_threads, "CPU threads; 0 = one per core (default).");
     add_field(cp, "seed", &ContextParams::seed, "Default seed for samplers on this context (default 0).");
+    add_field<ContextParams, eurollm_context_params, eurollm_precision>(
+        cp, "precision", &ContextParams::precision,
+        "How activations meet bf16 weights: a Precision or its name ('exact', 'bf16'); default Precision.EXACT.",
+        [](eurollm_precision v) { return enum_value("Precision", v); },
+        [](py::handle v) { return static_cast<eurollm_precision>(enum_arg(v, enum_value("Precision", 0), "precision")); });
 
     py::class_<GeneratorParams> gp(m, "GeneratorParams", "eurollm_generator_params: sampling and stopping.");
     add_common(gp, "GeneratorParams");

@@ -17,6 +17,10 @@ struct TrainerParams : eurollm_trainer_params {
     TrainerParams() { eurollm_trainer_params_init(this, EUROLLM_TRAINER_PARAMS_VERSION); }
 };
 
+// An enum value given as a member, an int, or a member name in any case ("cpu" -> Device.CPU);
+// `member` is any member of the enum class.
+int enum_arg(py::handle v, py::object member, const char *what);
+
 // Sets fields from keyword arguments; an unknown key raises TypeError.
 template <typename P>
 void apply_kwargs(P &p, const py::kwargs &kw);

@@ -30,12 +30,12 @@ VERSIONS = _header_versions()
 
 class ModelParams(C.Structure):
     _fields_ = [("version", C.c_uint32), ("device", C.c_int), ("device_index", C.c_int32),
-                ("n_gpu_layers", C.c_int32), ("use_mmap", C.c_bool)]
+                ("n_gpu_layers", C.c_int32), ("use_mmap", C.c_bool), ("weight_type", C.c_int)]
 
 
 class ContextParams(C.Structure):
     _fields_ = [("version", C.c_uint32), ("n_ctx", C.c_uint32), ("n_batch", C.c_uint32),
-                ("n_threads", C.c_int32), ("seed", C.c_uint64)]
+                ("n_threads", C.c_int32), ("seed", C.c_uint64), ("precision", C.c_int)]
 
 
 class GeneratorParams(C.Structure):

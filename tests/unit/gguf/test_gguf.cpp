@@ -17,6 +17,7 @@
 #include "model/gguf.h"
 #include "model/model.h"
 #include "runtime/context.h"
+#include "unit/compare.h"
 
 namespace eurollm {
 namespace {
@@ -48,14 +49,7 @@ std::vector<float> all_logits(const model &m, const std::vector<int32_t> &ids) {
     return out;
 }
 
-double max_rel(const std::vector<float> &a, const std::vector<float> &b) {
-    double worst = 0, scale = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        worst = std::max(worst, double(std::fabs(a[i] - b[i])));
-        scale = std::max(scale, double(std::fabs(b[i])));
-    }
-    return worst / scale;
-}
+using eurollm_test::max_rel;
 
 double perplexity(const model &m, const std::vector<int32_t> &ids) {
     const auto lg = all_logits(m, ids);

@@ -4,15 +4,15 @@
 // Regenerate: EUROLLM_BLESS=1 cargo test -p eurollm-sys --test header_sync (needs libclang: install_deps.sh)
 
 pub const EUROLLM_VERSION_MAJOR: u32 = 0;
-pub const EUROLLM_VERSION_MINOR: u32 = 1;
+pub const EUROLLM_VERSION_MINOR: u32 = 2;
 pub const EUROLLM_VERSION_PATCH: u32 = 0;
-pub const EUROLLM_VERSION_STRING: &[u8; 6] = b"0.1.0\0";
-pub const EUROLLM_VERSION_NUMBER: u32 = 100;
-pub const EUROLLM_MODEL_PARAMS_VERSION: u32 = 1;
+pub const EUROLLM_VERSION_STRING: &[u8; 6] = b"0.2.0\0";
+pub const EUROLLM_VERSION_NUMBER: u32 = 200;
+pub const EUROLLM_MODEL_PARAMS_VERSION: u32 = 2;
 pub const EUROLLM_TOKENIZE_ADD_BOS: u32 = 1;
 pub const EUROLLM_TOKENIZE_PARSE_SPECIAL: u32 = 2;
 pub const EUROLLM_TOKENIZE_MODEL_DEFAULT: u32 = 4;
-pub const EUROLLM_CONTEXT_PARAMS_VERSION: u32 = 1;
+pub const EUROLLM_CONTEXT_PARAMS_VERSION: u32 = 2;
 pub const EUROLLM_MAX_SEQUENCES: u32 = 64;
 pub const EUROLLM_GENERATOR_PARAMS_VERSION: u32 = 2;
 pub const EUROLLM_EMBED_PARAMS_VERSION: u32 = 1;
@@ -71,12 +71,45 @@ impl eurollm_device_kind {
 #[repr(transparent)]
 #[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
 pub struct eurollm_device_kind(pub ::std::os::raw::c_uint);
+impl eurollm_precision {
+    /// default
+    pub const EUROLLM_PRECISION_EXACT: eurollm_precision = eurollm_precision(0);
+    pub const EUROLLM_PRECISION_BF16: eurollm_precision = eurollm_precision(1);
+}
+#[repr(transparent)]
+/** How activations meet bf16 weights in matrix products (other weight types ignore it).
+ EXACT keeps 16 mantissa bits of every activation (float32 results to ~1e-5 relative: what the
+ reference tests against transformers use). BF16 rounds activations to bf16, as PyTorch's bf16
+ autocast and llama.cpp do: about twice as fast where a product is compute-bound (prompt
+ processing, batched decoding, training) on CPUs with AVX512-BF16, and the same elsewhere.*/
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct eurollm_precision(pub ::std::os::raw::c_uint);
 /// A loaded model: weights, hyper-parameters, tokenizer. Immutable; shareable across threads.
 #[repr(C)]
 #[derive(Debug)]
 pub struct eurollm_model {
     _unused: [u8; 0],
 }
+impl eurollm_weight_type {
+    /// keep each tensor's stored type
+    pub const EUROLLM_WEIGHT_AUTO: eurollm_weight_type = eurollm_weight_type(0);
+    pub const EUROLLM_WEIGHT_F32: eurollm_weight_type = eurollm_weight_type(1);
+    pub const EUROLLM_WEIGHT_F16: eurollm_weight_type = eurollm_weight_type(2);
+    pub const EUROLLM_WEIGHT_BF16: eurollm_weight_type = eurollm_weight_type(3);
+    /// llama.cpp Q8_0: blocks of 32 int8 and an f16 scale (8.5 bits/weight)
+    pub const EUROLLM_WEIGHT_Q8_0: eurollm_weight_type = eurollm_weight_type(4);
+    /// llama.cpp Q4_0: blocks of 32 4-bit values and an f16 scale (4.5 bits/weight)
+    pub const EUROLLM_WEIGHT_Q4_0: eurollm_weight_type = eurollm_weight_type(5);
+}
+#[repr(transparent)]
+/** How the 2-D weights (token embedding, attention and MLP projections, output head) are stored: when
+ a model is converted at load (eurollm_model_params.weight_type) and when it is written as GGUF
+ (eurollm_model_save_gguf). Norms always stay as they are (F32 in GGUF). The rules are llama.cpp's
+ quantize rules: with Q4_0 the output head (the token embedding when tied) is kept at Q8_0 (llama.cpp
+ raises it to Q6_K, which this library does not write), and a weight whose rows the 32-element blocks
+ do not divide falls back to F16. Quantized types trade accuracy for memory and decode speed.*/
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct eurollm_weight_type(pub ::std::os::raw::c_uint);
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct eurollm_model_params {
@@ -90,12 +123,16 @@ pub struct eurollm_model_params {
     pub n_gpu_layers: i32,
     /// map weight files instead of reading them; default true
     pub use_mmap: bool,
+    /** Convert the 2-D weights to this type at load, in memory, one tensor at a time (the peak is the
+ converted model plus one source tensor); default EUROLLM_WEIGHT_AUTO = as stored. The result is
+ the same, byte for byte, as writing the model with eurollm_model_save_gguf and loading that file.*/
+    pub weight_type: eurollm_weight_type,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     [
         "Size of eurollm_model_params",
-    ][::std::mem::size_of::<eurollm_model_params>() - 20usize];
+    ][::std::mem::size_of::<eurollm_model_params>() - 24usize];
     [
         "Alignment of eurollm_model_params",
     ][::std::mem::align_of::<eurollm_model_params>() - 4usize];
@@ -114,6 +151,9 @@ const _: () = {
     [
         "Offset of field: eurollm_model_params::use_mmap",
     ][::std::mem::offset_of!(eurollm_model_params, use_mmap) - 16usize];
+    [
+        "Offset of field: eurollm_model_params::weight_type",
+    ][::std::mem::offset_of!(eurollm_model_params, weight_type) - 20usize];
 };
 impl Default for eurollm_model_params {
     fn default() -> Self {
@@ -159,7 +199,7 @@ pub struct eurollm_context {
     _unused: [u8; 0],
 }
 #[repr(C)]
-#[derive(Debug, Default, Copy, Clone)]
+#[derive(Debug, Copy, Clone)]
 pub struct eurollm_context_params {
     /// EUROLLM_CONTEXT_PARAMS_VERSION
     pub version: u32,
@@ -171,12 +211,14 @@ pub struct eurollm_context_params {
     pub n_threads: i32,
     /// default seed for samplers created on this context; default 0
     pub seed: u64,
+    /// bf16-weight products; default EUROLLM_PRECISION_EXACT (also for embeddings)
+    pub precision: eurollm_precision,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     [
         "Size of eurollm_context_params",
-    ][::std::mem::size_of::<eurollm_context_params>() - 24usize];
+    ][::std::mem::size_of::<eurollm_context_params>() - 32usize];
     [
         "Alignment of eurollm_context_params",
     ][::std::mem::align_of::<eurollm_context_params>() - 8usize];
@@ -195,7 +237,19 @@ const _: () = {
     [
         "Offset of field: eurollm_context_params::seed",
     ][::std::mem::offset_of!(eurollm_context_params, seed) - 16usize];
+    [
+        "Offset of field: eurollm_context_params::precision",
+    ][::std::mem::offset_of!(eurollm_context_params, precision) - 24usize];
 };
+impl Default for eurollm_context_params {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 /// Return false to stop: polled between layers and tokens.
 pub type eurollm_abort_cb = ::std::option::Option<
     unsafe extern "C" fn(user_data: *mut ::std::os::raw::c_void) -> bool,
@@ -423,6 +477,19 @@ unsafe extern "C" {
     ) -> eurollm_status;
     /// Free a model. NULL is a no-op. Every context on it must be freed first.
     pub fn eurollm_model_free(model: *mut eurollm_model);
+    /** Write the model as a GGUF v3 file that llama.cpp loads: llama metadata, the vocabulary and
+ chat template, the weights as `type` (see eurollm_weight_type; AUTO keeps each tensor's type).
+ Written atomically (temporary file beside `path`, fsync, rename): a failure leaves no partial file
+ and an existing file at `path` intact. May be called while other threads use the model.
+
+ Returns: OK, INVALID_ARGUMENT (NULL/freed model, NULL or empty path, unknown type), IO (the file
+ cannot be created or written), UNSUPPORTED (a model GGUF's llama architecture cannot hold:
+ biases, sliding window, llama3 rope scaling).*/
+    pub fn eurollm_model_save_gguf(
+        model: *const eurollm_model,
+        path: *const ::std::os::raw::c_char,
+        type_: eurollm_weight_type,
+    ) -> eurollm_status;
     /** Read an integer property.
  - `value` (out): the property.*/
     pub fn eurollm_model_get_info(

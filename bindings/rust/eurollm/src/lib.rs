@@ -55,12 +55,12 @@ pub mod trainer;
 
 pub use eurollm_sys as sys;
 
-pub use context::{Context, ContextParams, MAX_SEQUENCES};
+pub use context::{Context, ContextParams, Precision, MAX_SEQUENCES};
 pub use embed::{cosine_similarity, EmbedParams, Embeddings, Pooling};
 pub use error::{status_string, Error, ErrorKind, Result};
 pub use generator::{Generator, GeneratorParams, Piece, StopReason, Text, Tokens};
 pub use log::{reset_log_callback, set_log_callback, LogLevel};
-pub use model::{device_count, Device, Model, ModelInfo, ModelParams, TokenizeFlags};
+pub use model::{device_count, Device, Model, ModelInfo, ModelParams, TokenizeFlags, WeightType};
 #[cfg(feature = "experimental")]
 pub use trainer::{Trainer, TrainerParams};
 

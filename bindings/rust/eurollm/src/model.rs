@@ -47,6 +47,39 @@ impl Device {
     }
 }
 
+/// How the 2-D weights are stored (`eurollm_weight_type`): converted at load
+/// ([`ModelParams::weight_type`]) or written by [`Model::save_gguf`]. Norms always stay as they are.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WeightType {
+    /// Keep each tensor's stored type.
+    #[default]
+    Auto,
+    /// 32-bit floats.
+    F32,
+    /// 16-bit floats.
+    F16,
+    /// bfloat16.
+    Bf16,
+    /// llama.cpp Q8_0: blocks of 32 int8 values and an f16 scale.
+    Q8_0,
+    /// llama.cpp Q4_0: blocks of 32 4-bit values and an f16 scale (the output head stays Q8_0).
+    Q4_0,
+}
+
+impl WeightType {
+    pub(crate) fn to_raw(self) -> sys::eurollm_weight_type {
+        match self {
+            WeightType::Auto => sys::eurollm_weight_type::EUROLLM_WEIGHT_AUTO,
+            WeightType::F32 => sys::eurollm_weight_type::EUROLLM_WEIGHT_F32,
+            WeightType::F16 => sys::eurollm_weight_type::EUROLLM_WEIGHT_F16,
+            WeightType::Bf16 => sys::eurollm_weight_type::EUROLLM_WEIGHT_BF16,
+            WeightType::Q8_0 => sys::eurollm_weight_type::EUROLLM_WEIGHT_Q8_0,
+            WeightType::Q4_0 => sys::eurollm_weight_type::EUROLLM_WEIGHT_Q4_0,
+        }
+    }
+}
+
 /// Number of usable devices of a kind (CPU: 1; a GPU kind this build lacks: 0).
 ///
 /// ```
@@ -75,6 +108,8 @@ pub struct ModelParams {
     pub n_gpu_layers: i32,
     /// Map the weight files instead of reading them (default true).
     pub use_mmap: bool,
+    /// Convert the 2-D weights to this type at load (default [`WeightType::Auto`]: as stored).
+    pub weight_type: WeightType,
 }
 
 impl Default for ModelParams {
@@ -85,6 +120,7 @@ impl Default for ModelParams {
             device_index: raw.device_index,
             n_gpu_layers: raw.n_gpu_layers,
             use_mmap: raw.use_mmap,
+            weight_type: WeightType::Auto,
         }
     }
 }
@@ -118,6 +154,11 @@ impl ModelParams {
         self.use_mmap = on;
         self
     }
+    /// Set [`ModelParams::weight_type`].
+    pub fn weight_type(mut self, t: WeightType) -> Self {
+        self.weight_type = t;
+        self
+    }
 
     pub(crate) fn to_raw(&self) -> sys::eurollm_model_params {
         let mut raw = raw_model_params();
@@ -125,6 +166,7 @@ impl ModelParams {
         raw.device_index = self.device_index;
         raw.n_gpu_layers = self.n_gpu_layers;
         raw.use_mmap = self.use_mmap;
+        raw.weight_type = self.weight_type.to_raw();
         raw
     }
 }
@@ -290,6 +332,15 @@ impl Model {
         // SAFETY: live handle, valid out pointer.
         check(unsafe { sys::eurollm_model_get_info(self.raw.as_ptr(), key.to_raw(), &mut v) })?;
         Ok(v)
+    }
+
+    /// Write the model as a GGUF v3 file that llama.cpp loads (`eurollm_model_save_gguf`),
+    /// atomically; [`WeightType::Auto`] keeps each tensor's stored type.
+    pub fn save_gguf(&self, path: impl AsRef<Path>, weight_type: WeightType) -> Result<()> {
+        let path = c_path(path.as_ref())?;
+        // SAFETY: live handle; valid C string.
+        check(unsafe { sys::eurollm_model_save_gguf(self.raw.as_ptr(), path.as_ptr(), weight_type.to_raw()) })?;
+        Ok(())
     }
 
     fn info_or(&self, key: ModelInfo, default: i64) -> i64 {

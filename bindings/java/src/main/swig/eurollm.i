@@ -5,7 +5,7 @@
  * Output (package eu.eurollm, generated at build time, never edited by hand):
  *   EurollmNative.java / EurollmNativeJNI.java   package-private static functions (lowerCamelCase)
  *   ModelParams, ContextParams, GeneratorParams, EmbedParams   package-private params proxies
- *   Status, DeviceKind, LogLevel, ModelInfo, StopReason, Pooling   public Java enums
+ *   Status, DeviceKind, LogLevel, ModelInfo, StopReason, Pooling, WeightType, Precision   public Java enums
  *   eurollm_wrap.c                                the JNI C code, compiled into libeurollm_jni.so
  * The public, idiomatic API (Model, Context, Generator, ...) is hand-written on top of these.
  *
@@ -40,7 +40,7 @@
 %rename("%(lowercamelcase)s", %$isvariable) "";
 /* Enum items: drop the enum's prefix (EUROLLM_DEVICE_CPU -> DeviceKind.CPU). Status keeps ERR_
  * (Status.ERR_IO), as C does, which also keeps it apart from StopReason.CONTEXT_FULL. */
-%rename("%(regex:/^EUROLLM_(DEVICE_|LOG_|INFO_|STOP_|POOLING_|TRAIN_|SCHEDULE_|TENSOR_)?(.*)$/\\2/)s", %$isenumitem) "";
+%rename("%(regex:/^EUROLLM_(DEVICE_|LOG_|INFO_|STOP_|POOLING_|TRAIN_|SCHEDULE_|TENSOR_|WEIGHT_|PRECISION_)?(.*)$/\\2/)s", %$isenumitem) "";
 %rename(OFF) EUROLLM_LOG_NONE;  /* LogLevel.NONE would collide with StopReason.NONE */
 
 /* Generated plumbing is package-private; only the enums are public API. */
@@ -577,6 +577,11 @@ EUROLLM_PARAMS(eurollm_embed_params, EmbedParams)
 %rename(StopReason) eurollm_stop_reason;
 %rename(Pooling) eurollm_pooling;
 %rename(PER_TOKEN) EUROLLM_POOLING_NONE;  /* Pooling.NONE would collide with StopReason.NONE */
+%rename(WeightType) eurollm_weight_type;
+%rename(Precision) eurollm_precision;
+/* Enum items share one SWIG namespace: AUTO is DeviceKind's and BF16 Precision's. */
+%rename(AS_STORED) EUROLLM_WEIGHT_AUTO;
+%rename(BFLOAT16) EUROLLM_WEIGHT_BF16;
 
 %rename(VERSION_MAJOR) EUROLLM_VERSION_MAJOR;
 %rename(VERSION_MINOR) EUROLLM_VERSION_MINOR;
@@ -606,6 +611,7 @@ EUROLLM_PARAMS(eurollm_embed_params, EmbedParams)
 %rename(modelArchitecture) eurollm_model_architecture;
 %rename(modelChatTemplate) eurollm_model_chat_template;
 %rename(modelEosIds) eurollm_model_eos_ids;
+%rename(modelSaveGguf) eurollm_model_save_gguf;
 EUROLLM_SIZED(eurollm_model_eos_ids)
 
 %rename(tokenize) eurollm_tokenize;

@@ -444,12 +444,14 @@ public final class Context extends NativeObject {
         private final Integer batchSize;
         private final Integer threads;
         private final Long seed;
+        private final Precision precision;
 
         private Options(Builder b) {
             size = b.size;
             batchSize = b.batchSize;
             threads = b.threads;
             seed = b.seed;
+            precision = b.precision;
         }
 
         /** The library's defaults: min(model context, 4096) tokens, batch 512, one thread per core, seed 0. */
@@ -469,6 +471,7 @@ public final class Context extends NativeObject {
                 if (batchSize != null) p.setNBatch(batchSize);
                 if (threads != null) p.setNThreads(threads);
                 if (seed != null) p.setSeed(seed);
+                if (precision != null) p.setPrecision(precision);
                 return p;
             } catch (EurollmException | RuntimeException e) {
                 p.close();
@@ -481,6 +484,7 @@ public final class Context extends NativeObject {
             private Integer batchSize;
             private Integer threads;
             private Long seed;
+            private Precision precision;
 
             private Builder() {}
 
@@ -507,6 +511,12 @@ public final class Context extends NativeObject {
             /** Default seed of the generators on this context (default 0). */
             public Builder seed(long s) {
                 seed = s;
+                return this;
+            }
+
+            /** How activations meet bf16 weights (default {@link Precision#EXACT}; BF16 is faster). */
+            public Builder precision(Precision p) {
+                precision = Objects.requireNonNull(p, "precision");
                 return this;
             }
 

@@ -187,6 +187,21 @@ public final class Model extends NativeObject implements Tokenizer {
         }
     }
 
+    /**
+     * Writes the model as a GGUF v3 file that llama.cpp loads ({@code eurollm_model_save_gguf}),
+     * atomically. {@link WeightType#AS_STORED} keeps each tensor's stored type; Q8_0 and Q4_0 quantize.
+     */
+    public void saveGguf(Path file, WeightType type) throws EurollmException {
+        byte[] p = Objects.requireNonNull(file, "file").toString().getBytes(StandardCharsets.UTF_8);
+        Objects.requireNonNull(type, "type");
+        long h = acquire();
+        try {
+            EurollmNative.modelSaveGguf(h, p, type);
+        } finally {
+            release();
+        }
+    }
+
     // ---- contexts and generation ----
 
     /** A new context (KV cache) with default options. Close it when done. */
@@ -326,12 +341,14 @@ public final class Model extends NativeObject implements Tokenizer {
         private final Integer deviceIndex;
         private final Integer gpuLayers;
         private final Boolean useMmap;
+        private final WeightType weightType;
 
         private Options(Builder b) {
             this.device = b.device;
             this.deviceIndex = b.deviceIndex;
             this.gpuLayers = b.gpuLayers;
             this.useMmap = b.useMmap;
+            this.weightType = b.weightType;
         }
 
         /** The library's defaults: automatic device, all layers on the GPU if any, mmap on. */
@@ -351,6 +368,7 @@ public final class Model extends NativeObject implements Tokenizer {
                 if (deviceIndex != null) p.setDeviceIndex(deviceIndex);
                 if (gpuLayers != null) p.setNGpuLayers(gpuLayers);
                 if (useMmap != null) p.setUseMmap(useMmap);
+                if (weightType != null) p.setWeightType(weightType);
                 return p;
             } catch (EurollmException | RuntimeException e) {
                 p.close();
@@ -363,6 +381,7 @@ public final class Model extends NativeObject implements Tokenizer {
             private Integer deviceIndex;
             private Integer gpuLayers;
             private Boolean useMmap;
+            private WeightType weightType;
 
             private Builder() {}
 
@@ -387,6 +406,12 @@ public final class Model extends NativeObject implements Tokenizer {
             /** Map the weight files instead of reading them (default true). */
             public Builder useMmap(boolean useMmap) {
                 this.useMmap = useMmap;
+                return this;
+            }
+
+            /** Convert the 2-D weights at load (default {@link WeightType#AS_STORED}). */
+            public Builder weightType(WeightType type) {
+                this.weightType = Objects.requireNonNull(type, "type");
                 return this;
             }
 

@@ -1,0 +1,89 @@
+#include "model/convert.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/threadpool.h"
+#include "model/model.h"
+
+namespace eurollm {
+namespace {
+
+// The weight's source bytes are no longer referenced: free an owned copy (GGUF q/k rows), or tell
+// the kernel it may drop the mapped pages wholly inside the tensor (file-backed, so nothing is lost;
+// with mmap off they are heap pages nobody reads again).
+void release_source(model &m, const tensor_ref &w) {
+    for (auto it = m.owned_weights.begin(); it != m.owned_weights.end(); ++it)
+        if (it->data() == w.data) {
+            m.owned_weights.erase(it);
+            return;
+        }
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(w.data);
+    const uintptr_t end = begin + static_cast<uintptr_t>(wtype_row_bytes(w.type, w.cols) * w.rows);
+    const uintptr_t b = (begin + page - 1) / page * page, e = end / page * page;
+    if (e > b) ::madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);
+}
+
+}  // namespace
+
+bool writable_weight_type(wtype type) {
+    return type == wtype::f32 || type == wtype::f16 || type == wtype::bf16 || type == wtype::q8_0 ||
+           type == wtype::q4_0;
+}
+
+wtype converted_weight_type(wtype type, const tensor_ref &w, bool output_head) {
+    if (type == wtype::q4_0 && output_head) type = wtype::q8_0;
+    if (w.cols % wtype_block_elems(type) != 0) type = wtype::f16;
+    return type;
+}
+
+void convert_rows(const tensor_ref &w, wtype type, const std::function<int64_t(int64_t)> &src_row, int64_t r0,
+                  int64_t r1, uint8_t *dst, threadpool &pool) {
+    const int64_t src_bytes = wtype_row_bytes(w.type, w.cols), dst_bytes = wtype_row_bytes(type, w.cols);
+    const auto *src = static_cast<const uint8_t *>(w.data);
+    pool.parallel_for(r1 - r0, 64, [&](int64_t i0, int64_t i1) {
+        std::vector<float> row(w.type == type ? 0 : static_cast<size_t>(w.cols));
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t r = r0 + i;
+            const uint8_t *s = src + (src_row ? src_row(r) : r) * src_bytes;
+            uint8_t *d = dst + i * dst_bytes;
+            if (w.type == type) {  // no round trip through f32: the stored bytes are kept exactly
+                std::memcpy(d, s, static_cast<size_t>(dst_bytes));
+            } else {
+                kernels::dequantize_row(s, w.type, w.cols, row.data());
+                kernels::quantize_row(row.data(), type, w.cols, d);
+            }
+        }
+    });
+}
+
+void convert_weights(model &m, wtype type) {
+    if (!writable_weight_type(type))
+        fail(EUROLLM_ERR_UNSUPPORTED, "converting weights to ", wtype_name(type),
+             " is not supported (F32, F16, BF16, Q8_0 and Q4_0 are)");
+    threadpool pool(default_thread_count());
+    auto convert = [&](tensor_ref &w, bool output_head) {
+        const wtype t = converted_weight_type(type, w, output_head);
+        if (t == w.type) return;
+        std::vector<uint8_t> out(static_cast<size_t>(wtype_row_bytes(t, w.cols) * w.rows));
+        convert_rows(w, t, {}, 0, w.rows, out.data(), pool);
+        release_source(m, w);
+        m.owned_weights.push_back(std::move(out));  // moving keeps the buffer, so views stay valid
+        w.data = m.owned_weights.back().data();
+        w.type = t;
+    };
+    const bool tied = m.output.data == m.tok_embd.data;
+    convert(m.tok_embd, tied);
+    if (tied) m.output = m.tok_embd;
+    else convert(m.output, true);
+    for (layer_weights &L : m.layers)
+        for (tensor_ref *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) convert(*w, false);
+}
+
+}  // namespace eurollm

@@ -1,0 +1,36 @@
+// Weight type conversion shared by quantize-at-load (load_model with a weight_type) and the GGUF
+// writer, so that a model converted in memory and the same model written and read back hold the very
+// same bytes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "core/tensor.h"
+
+namespace eurollm {
+
+class model;
+class threadpool;
+
+// The type a 2-D weight (token embedding, projections, output head) takes when a model is converted
+// to `type`: llama.cpp's quantize rules for the types we write. Q4_0 keeps the output head (the token
+// embedding when tied) at Q8_0: llama.cpp raises it to Q6_K (Q8_0 where Q6_K does not fit) and we do
+// not write Q6_K. Rows the blocks do not divide fall back to F16.
+wtype converted_weight_type(wtype type, const tensor_ref &w, bool output_head);
+
+// True for the types quantize_row writes (F32, F16, BF16, Q8_0, Q4_0).
+bool writable_weight_type(wtype type);
+
+// Rows [r0, r1) of the conversion of `w` to `type`, written to dst (row r at (r - r0) * row bytes).
+// Row r comes from source row src_row(r) (identity when empty). Rows already of `type` are copied.
+void convert_rows(const tensor_ref &w, wtype type, const std::function<int64_t(int64_t)> &src_row, int64_t r0,
+                  int64_t r1, uint8_t *dst, threadpool &pool);
+
+// Converts every 2-D weight of `m` to converted_weight_type(type, ...), one tensor at a time, into
+// owned buffers; the source pages of each converted tensor are released when it is done, so the peak
+// is the converted weights plus one source tensor. Norms stay as stored. Throws UNSUPPORTED for a
+// type the quantizer cannot write.
+void convert_weights(model &m, wtype type);
+
+}  // namespace eurollm
