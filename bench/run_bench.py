@@ -2,7 +2,7 @@
 """libeurollm vs llama.cpp (node-llama-cpp) on the same weights, same threads: one table of ratios.
 
     bench/install_peer.sh                                   # once: node-llama-cpp under bench/
-    PYTHON=~/.venvs/eurollm-ref/bin/python scripts/bench/make_bench_models.sh /tmp/eurollm-bench
+    EUROLLM=build/eurollm scripts/bench/make_bench_models.sh /tmp/eurollm-bench   # numpy + the CLI
     python3 bench/run_bench.py --eurollm build/eurollm --models /tmp/eurollm-bench [--rounds 3]
 
 Each round runs every pair once, ours and the peer back to back (so both see the same machine

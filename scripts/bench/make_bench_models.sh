@@ -1,16 +1,21 @@
 #!/bin/sh
 # Makes the benchmark models under DIR (default /tmp/eurollm-bench): the random EuroLLM-1.7B-shaped
-# bf16 safetensors directory and its GGUF exports (f16, bf16, q8_0, q4_0). One at a time, to stay
-# within memory. Needs a Python with numpy, gguf and sentencepiece (PYTHON, default python3).
+# bf16 safetensors directory and its GGUF exports (f16, q8_0, q4_0, bf16) written by
+# `eurollm quantize` (the same files feed llama.cpp, which is how the benchmark also shows that
+# llama.cpp reads them). One at a time, to stay within memory.
+#   EUROLLM=build/eurollm PYTHON=python3 scripts/bench/make_bench_models.sh [DIR]
+# Needs a Python with numpy (PYTHON, default python3) and a built CLI (EUROLLM, default build/eurollm).
 set -eu
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="${1:-/tmp/eurollm-bench}"
 py="${PYTHON:-python3}"
+cli="${EUROLLM:-$root/build/eurollm}"
+[ -x "$cli" ] || { echo "no eurollm CLI at $cli (set EUROLLM)" >&2; exit 1; }
 mkdir -p "$dir"
 hf="$dir/eurollm-1.7b-random"
 [ -f "$hf/model.safetensors" ] || "$py" "$root/scripts/bench/make_random_model.py" "$hf"
 for t in ${TYPES:-f16 q8_0 q4_0 bf16}; do
   out="$dir/eurollm-1.7b-random-$t.gguf"
-  [ -f "$out" ] || { "$py" "$root/scripts/convert_hf_to_gguf.py" "$hf" "$out.tmp" --outtype "$t" 2>/dev/null && mv "$out.tmp" "$out"; }
+  [ -f "$out" ] || "$cli" quantize "$hf" "$out" --type "$t" >&2
   echo "$out"
 done
