@@ -15,6 +15,7 @@
 #include "handles.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/file_io.h"
 #include "core/mapped_file.h"
 #include "core/utf8.h"
 #include "backend/backend_gpu.h"

@@ -4,6 +4,7 @@
 #include "eurollm_experimental.h"
 
 #include <cmath>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -51,6 +52,11 @@ void check_version(uint32_t got, uint32_t want, const char *what) {
         fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " version ", got, " is not supported (this library knows up to ", want, ")");
 }
 
+// The bytes of eurollm_trainer_params that a caller of `version` allocated.
+size_t trainer_params_size(uint32_t version) {
+    return version >= 2 ? sizeof(eurollm_trainer_params) : offsetof(eurollm_trainer_params, precision);
+}
+
 const char *path_arg(const char *p, const char *what) {
     if (!p || !*p) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " is NULL or empty");
     return p;
@@ -82,7 +88,7 @@ EUROLLM_API eurollm_status eurollm_trainer_params_init(eurollm_trainer_params *p
     return guarded([&] {
         EUROLLM_CHECK_ARG(params, "params is NULL");
         check_version(version, EUROLLM_TRAINER_PARAMS_VERSION, "eurollm_trainer_params");
-        std::memset(params, 0, sizeof *params);
+        std::memset(params, 0, trainer_params_size(version));
         const eurollm::train::trainer_options d;
         params->version = version;
         params->mode = EUROLLM_TRAIN_LORA;
@@ -103,6 +109,7 @@ EUROLLM_API eurollm_status eurollm_trainer_params_init(eurollm_trainer_params *p
         params->max_grad_norm = d.max_grad_norm;
         params->seed = 0;
         params->n_threads = 0;
+        if (version >= 2) params->precision = EUROLLM_PRECISION_EXACT;
         return EUROLLM_OK;
     });
 }
@@ -116,7 +123,8 @@ EUROLLM_API eurollm_status eurollm_trainer_create(eurollm_model *model, const eu
         eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
         if (params) {
             check_version(params->version, EUROLLM_TRAINER_PARAMS_VERSION, "eurollm_trainer_params");
-            p = *params;
+            std::memcpy(&p, params, trainer_params_size(params->version));
+            p.version = EUROLLM_TRAINER_PARAMS_VERSION;
         }
         if (p.mode != EUROLLM_TRAIN_FULL && p.mode != EUROLLM_TRAIN_LORA)
             fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown training mode ", static_cast<int>(p.mode));
@@ -124,6 +132,8 @@ EUROLLM_API eurollm_status eurollm_trainer_create(eurollm_model *model, const eu
             p.schedule != EUROLLM_SCHEDULE_CONSTANT)
             fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown schedule ", static_cast<int>(p.schedule));
         if (p.n_threads < 0 || p.n_threads > 1024) fail(EUROLLM_ERR_INVALID_ARGUMENT, "n_threads is out of range");
+        if (p.precision != EUROLLM_PRECISION_EXACT && p.precision != EUROLLM_PRECISION_BF16)
+            fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown precision ", static_cast<int>(p.precision));
         eurollm::train::trainer_options o;
         o.model.lora = p.mode == EUROLLM_TRAIN_LORA;
         o.model.lora_rank = p.lora_rank;
@@ -131,6 +141,8 @@ EUROLLM_API eurollm_status eurollm_trainer_create(eurollm_model *model, const eu
         o.model.lora_dropout = p.lora_dropout;
         o.model.lora_targets = p.lora_targets;
         o.model.n_threads = p.n_threads;
+        o.model.compute = p.precision == EUROLLM_PRECISION_BF16 ? eurollm::train::precision::bf16
+                                                                 : eurollm::train::precision::exact;
         o.model.seed = p.seed;
         o.lr = p.lr;
         o.beta1 = p.beta1;
@@ -389,10 +401,10 @@ EUROLLM_API eurollm_status eurollm_model_load_with_adapter(const char *path, con
             o.use_mmap = false;
             m = eurollm::load_model(tmpl, o);
         } catch (...) {
-            eurollm::train::remove_tree(tmpl);
+            eurollm::remove_tree(tmpl);
             throw;
         }
-        eurollm::train::remove_tree(tmpl);
+        eurollm::remove_tree(tmpl);
         m->path = path;
         auto handle = std::make_unique<eurollm_model>();
         handle->impl = std::move(m);

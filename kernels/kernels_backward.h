@@ -28,6 +28,21 @@ namespace eurollm::kernels {
 void gemm_rows(int64_t p0, int64_t p1, int64_t n_q, const float *A, int64_t a_sp, int64_t a_sq, const void *B,
                wtype bt, int64_t ldb, int64_t c0, int64_t c1, float *C, int64_t ldc, bool accumulate);
 
+// The BF16 training mode's products through a bf16 matrix W [m, k] (row-major):
+//   bf16_matmul:  y[i, j] = sum_c bf16(x[i, c]) * W[j, c] (+ bias[j])   j in [j0, j1)   (x Wᵀ)
+//   gemm_dx_bf16: dx[i, c] (+)= sum_j bf16(dy[i, j]) * W[j, c]           c in [c0, c1)   (dy W)
+// with f32 sums. The activations (x [n, k] or dy [n, m], row stride lda) are rounded to bf16 once
+// per product: bf16_prepare fills rows [i0, i1) of `prep` (bf16_prep_bytes(n, width) bytes,
+// 64-byte aligned; the call whose i1 == n also zeroes the padding), then threads split the output
+// columns. Kernels: AMX tiles where the CPU has them, else vdpbf16ps (AVX512-BF16), else the f32
+// kernels on the unrounded activations (gemm_dx_bf16 then reads dy, row stride lddy, not prep).
+size_t bf16_prep_bytes(int64_t n, int64_t width);
+void bf16_prepare(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1, void *prep);
+void bf16_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0, int64_t j1,
+                 float *y, int64_t ldy);
+void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw,
+                  int64_t c0, int64_t c1, float *dx, int64_t ldx, bool accumulate);
+
 // ---- rms norm ----
 
 // out[i, :] = x[i, :] * rstd[i] * w, rstd[i] = 1 / sqrt(mean(x[i, :]^2) + eps), rows [i0, i1).
@@ -73,6 +88,17 @@ void attention_forward_head(const float *q, const float *k, const float *v, int6
 void attention_backward_head(const float *dout, const float *q, const float *k, const float *v, const float *P,
                              int64_t n, int64_t head_dim, int64_t q_stride, int64_t kv_stride, float scale, float *dq,
                              float *dk, float *dv, float *scratch);
+
+// The same in bf16 (the BF16 training mode): the six products through bf16_matmul / gemm_dx_bf16
+// (q, k, v, dout and the P / dS operands rounded to bf16; P, dS and the sums stay f32). scratch:
+// attention_bf16_scratch_bytes(n, head_dim) bytes, 64-byte aligned.
+size_t attention_bf16_scratch_bytes(int64_t n, int64_t head_dim);
+void attention_forward_head_bf16(const float *q, const float *k, const float *v, int64_t n, int64_t head_dim,
+                                 int64_t q_stride, int64_t kv_stride, float scale, int64_t window, float *P,
+                                 float *out, void *scratch);
+void attention_backward_head_bf16(const float *dout, const float *q, const float *k, const float *v, const float *P,
+                                  int64_t n, int64_t head_dim, int64_t q_stride, int64_t kv_stride, float scale,
+                                  float *dq, float *dk, float *dv, void *scratch);
 
 // ---- output ----
 

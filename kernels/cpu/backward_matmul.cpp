@@ -9,13 +9,8 @@
 
 #include "common/math.h"
 #include "cpu/isa.h"
+#include "cpu/simd.h"
 #include "kernels_backward.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace eurollm::kernels {
 namespace {
@@ -109,11 +104,7 @@ EUROLLM_AVX512 void gemm_avx512(int64_t p0, int64_t p1, int64_t n_q, const float
     for (int64_t c = c0; c < c1; c += 64) {
         const int64_t nc = std::min<int64_t>(64, c1 - c);
         __mmask16 mask[4];
-        for (int v = 0; v < 4; ++v) {
-            const int64_t rem = nc - 16 * v;
-            mask[v] = rem >= 16 ? static_cast<__mmask16>(0xffff)
-                                : rem > 0 ? static_cast<__mmask16>((1u << rem) - 1u) : static_cast<__mmask16>(0);
-        }
+        for (int v = 0; v < 4; ++v) mask[v] = tail_mask16(nc - 16 * v);
         switch ((nc + 15) / 16) {
             case 1: column_block<1>(p0, p1, n_q, A, a_sp, a_sq, B, ldb, c, mask, C, ldc, accumulate); break;
             case 2: column_block<2>(p0, p1, n_q, A, a_sp, a_sq, B, ldb, c, mask, C, ldc, accumulate); break;

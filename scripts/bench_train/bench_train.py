@@ -2,12 +2,13 @@
 """Training speed: libeurollm vs PyTorch (transformers + PEFT) on the same CPU, same model, same data.
 
     ~/.venvs/eurollm-ref/bin/python scripts/bench_train/bench_train.py MODEL_DIR --cli build/eurollm \
-        [--seq-len 512] [--steps 3] [--threads 0] [--peer-dtypes bfloat16,float32]
+        [--seq-len 512] [--steps 3] [--threads 0] [--precision bf16] [--peer-dtypes bfloat16,float32]
 
 MODEL_DIR: the EuroLLM-1.7B-shaped random model (scripts/bench/make_random_model.py). Both sides run
 LoRA r=16, alpha=32 on q,k,v,o over the frozen BF16 base, AdamW, one sequence of seq_len random
 token ids per step; the first step (page-in, allocation, oneDNN kernel selection) is not timed.
-libeurollm: `eurollm train --log-format json` (tokens_per_s per step). PyTorch: the same model loaded
+libeurollm: `eurollm train --log-format json --precision P` (tokens_per_s per step; bf16 = bf16 products with
+f32 master weights and moments, the counterpart of the bfloat16 peer; exact = f32 activations). PyTorch: the same model loaded
 with transformers in the given dtype(s), PEFT LoRA (adapters in float32, as PEFT casts them), loss
 backward + AdamW step, timed with time.perf_counter. Prints one JSON line per engine and a summary.
 """
@@ -25,11 +26,13 @@ import time
 def ours(args, data, out):
     cmd = [args.cli, "train", args.model, "--data", data, "--out", out, "--steps", str(args.steps), "--batch", "1",
            "--seq-len", str(args.seq_len), "--lora", "r=16,alpha=32,targets=q,k,v,o", "--eval-fraction", "0",
-           "--save-every", "100000", "--log-format", "json", "--threads", str(args.threads), "--clip", "1"]
+           "--save-every", "100000", "--log-format", "json", "--threads", str(args.threads), "--clip", "1",
+           "--precision", args.precision]
     p = subprocess.run(cmd, check=True, capture_output=True, text=True)
     steps = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{") and "tokens_per_s" in l]
     rates = [s["tokens_per_s"] for s in steps[1:]]
-    return {"engine": "libeurollm", "dtype": "bf16 weights, f32 compute", "tokens_per_s": statistics.median(rates),
+    dtype = "bf16 compute, f32 master" if args.precision == "bf16" else "bf16 weights, f32 compute"
+    return {"engine": "libeurollm", "dtype": dtype, "precision": args.precision, "tokens_per_s": statistics.median(rates),
             "steps_timed": len(rates), "losses": [s["loss"] for s in steps]}
 
 
@@ -68,6 +71,7 @@ def main():
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--precision", choices=["bf16", "exact"], default="bf16")
     ap.add_argument("--peer-dtypes", default="bfloat16")
     ap.add_argument("--skip-ours", action="store_true")
     args = ap.parse_args()

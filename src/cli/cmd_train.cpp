@@ -35,6 +35,9 @@ const char kTrainUsage[] =
     "  --eval-every N       evaluate every N steps (default: at the end only)\n"
     "  --log-format F       text (progress bar on a terminal) or json (one object per step on stdout)\n"
     "  -t, --threads N      CPU threads (default: one per core)\n"
+    "  --precision P        exact (default: float32 gradients) or bf16 (bf16 products through the bf16\n"
+    "                       base, f32 master weights and moments; faster on AVX512-BF16 CPUs);\n"
+    "                       not stored in checkpoints: pass it again with --resume\n"
     "Output in DIR: checkpoints/ (resume), adapter/ (LoRA, PEFT layout) or model/ (full) when the\n"
     "schedule is complete.\n";
 
@@ -163,6 +166,12 @@ int cmd_train(const std::string &path, args &a) {
         else if (opt == "--eval-every") eval_every = to_int(a.next(opt), opt);
         else if (opt == "--log-format") log_format = a.next(opt);
         else if (opt == "-t" || opt == "--threads") tp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
+        else if (opt == "--precision") {
+            const std::string s = a.next(opt);
+            if (s == "exact") tp.precision = EUROLLM_PRECISION_EXACT;
+            else if (s == "bf16") tp.precision = EUROLLM_PRECISION_BF16;
+            else throw usage_error("--precision: exact or bf16");
+        }
         else throw usage_error("unknown option " + opt);
     }
     if (data.empty() || out.empty()) throw usage_error("train needs --data FILE.jsonl and --out DIR");

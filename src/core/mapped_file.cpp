@@ -69,33 +69,6 @@ std::string read_text_file(const std::string &path) {
     return os.str();
 }
 
-void write_file_atomic(const std::string &path, const std::vector<uint8_t> &bytes) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) fail(EUROLLM_ERR_IO, "cannot create ", tmp, ": ", std::strerror(errno));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            const int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            fail(EUROLLM_ERR_IO, "cannot write ", tmp, ": ", std::strerror(err));
-        }
-        done += static_cast<size_t>(w);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        ::unlink(tmp.c_str());
-        fail(EUROLLM_ERR_IO, "cannot flush ", tmp, ": ", std::strerror(errno));
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        fail(EUROLLM_ERR_IO, "cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
-    }
-}
-
 bool file_exists(const std::string &path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);

@@ -32,8 +32,4 @@ private:
 std::string read_text_file(const std::string &path);
 bool file_exists(const std::string &path);
 
-// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`, so a
-// crash leaves either the old file or the new one, never a torn one. Throws IO.
-void write_file_atomic(const std::string &path, const std::vector<uint8_t> &bytes);
-
 }  // namespace eurollm

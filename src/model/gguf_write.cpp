@@ -12,7 +12,7 @@
 #include "model/convert.h"
 #include "model/gguf.h"
 #include "model/model.h"
-#include "train/file_io.h"
+#include "core/file_io.h"
 
 namespace eurollm {
 namespace {
@@ -206,7 +206,7 @@ void save_gguf(const model &m, const std::string &path, std::optional<wtype> typ
     header.pad();  // the data section starts aligned
 
     threadpool pool(default_thread_count());
-    train::write_file_atomic(path, [&](const train::byte_sink &sink) {
+    write_file_atomic(path, [&](const byte_sink &sink) {
         sink(header.b.data(), header.b.size());
         std::vector<uint8_t> chunk;
         for (const auto &t : ts) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/math.h"
 #include "core/error.h"
 #include "kernels.h"
 #include "kernels_backward.h"
@@ -18,6 +19,12 @@ namespace {
 
 void resize(std::vector<float> &v, int64_t n) {
     if (static_cast<int64_t>(v.size()) != n) v.assign(static_cast<size_t>(n), 0.0f);
+}
+
+// The first 64-byte boundary in a float buffer (allocated 16 floats larger).
+void *align64(float *p) {
+    const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+    return reinterpret_cast<uint8_t *>(p) + (64 - at % 64) % 64;
 }
 
 // Rows of B*T tokens: splits of at least `grain` rows.
@@ -38,6 +45,7 @@ struct train_model::acts {
     std::vector<int32_t> pos, targets;
     // Backward scratch.
     std::vector<float> dx, dh, dq, dk, dv, dff1, dff2, dao, dkh, dvh, tmp, lora_du;
+    std::vector<float> prep;  // prepared operands of one product (see prep_buffer)
 };
 
 param *train_model::add_param(const std::string &name, int64_t rows, int64_t cols, bool vector) {
@@ -69,6 +77,48 @@ param *train_model::find(const std::string &name) {
     for (auto &p : params_)
         if (p->name == name) return p.get();
     return nullptr;
+}
+
+// The tensor the products read for a trainable matrix: its f32 values, or in BF16 precision a bf16
+// copy (refreshed from the f32 master before each forward pass).
+tensor_ref train_model::compute_ref(param *p) {
+    if (cfg_.compute != precision::bf16) return p->ref();
+    p->w16.resize(p->w.size());
+    return tensor_ref{p->w16.data(), wtype::bf16, p->rows, p->cols};
+}
+
+// A frozen matrix as the products read it: as stored, or in BF16 precision an f32/f16 one as a bf16
+// copy made once here (bf16 and quantized ones are read as stored).
+tensor_ref train_model::frozen_ref(const tensor_ref &t) {
+    if (cfg_.compute != precision::bf16 || (t.type != wtype::f32 && t.type != wtype::f16)) return t;
+    frozen16_.emplace_back(static_cast<size_t>(t.rows * t.cols));
+    std::vector<uint16_t> &dst = frozen16_.back();
+    pool_.parallel_for(t.rows, 16, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(static_cast<size_t>(t.cols));
+        for (int64_t r = r0; r < r1; ++r) {
+            const int32_t id = static_cast<int32_t>(r);
+            kernels::embedding_rows(&id, t.data, t.type, t.cols, 0, 1, row.data());
+            uint16_t *out = dst.data() + r * t.cols;
+            for (int64_t c = 0; c < t.cols; ++c) out[c] = kmath::f32_to_bf16(row[static_cast<size_t>(c)]);
+        }
+    });
+    return tensor_ref{dst.data(), wtype::bf16, t.rows, t.cols};
+}
+
+void train_model::refresh_compute_copies() {
+    for (auto &p : params_) {
+        if (p->w16.empty()) continue;
+        pool_.parallel_for(p->size(), 1 << 16, [&](int64_t e0, int64_t e1) {
+            for (int64_t e = e0; e < e1; ++e)
+                p->w16[static_cast<size_t>(e)] = kmath::f32_to_bf16(p->w[static_cast<size_t>(e)]);
+        });
+    }
+}
+
+void *train_model::prep_buffer(size_t bytes) {
+    std::vector<float> &b = a_->prep;
+    if (b.size() < bytes / sizeof(float) + 17) b.resize(bytes / sizeof(float) + 17);
+    return align64(b.data());
 }
 
 train_model::train_model(const model &m, const train_config &cfg)
@@ -109,11 +159,11 @@ train_model::train_model(const model &m, const train_config &cfg)
             linear &P = L.proj[j];
             P.in = in_dims[j];
             P.out = out_dims[j];
-            P.w = *wts[j];
+            P.w = frozen_ref(*wts[j]);
             const std::string name = pre + kProjModules[j] + "." + kProjNames[j];
             if (full) {
                 P.pw = add_param_from(name + ".weight", *wts[j], false);
-                P.w = P.pw->ref();
+                P.w = compute_ref(P.pw);
             }
             if (!biases[j]->empty()) {
                 if (full) {
@@ -147,14 +197,14 @@ train_model::train_model(const model &m, const train_config &cfg)
         output_norm_.p = add_param_from("model.norm.weight", m.output_norm, true);
         output_norm_.w = output_norm_.p->ref();
     }
-    head_ = m.output;
+    head_ = full ? m.output : frozen_ref(m.output);
     if (full) {
         if (hp.tie_embeddings) {
             p_head_ = p_embd_;
         } else {
             p_head_ = add_param_from("lm_head.weight", m.output, false);
         }
-        head_ = p_head_->ref();
+        head_ = compute_ref(p_head_);
     }
 }
 
@@ -176,10 +226,29 @@ int64_t train_model::count_targets(const int32_t *labels, int64_t B, int64_t T) 
 void train_model::mm(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) {
     const int64_t m = w.rows, k = w.cols;
     const int nt = pool_.size();
+    // Column chunks start at multiples of 16: matmul_prepared groups columns in fours from the
+    // start of its range, so any thread count then gives the same bits.
+    const int64_t grain = std::max<int64_t>(16, m / (nt * 8) / 16 * 16);
+    if (cfg_.compute == precision::bf16 && w.type == wtype::bf16) {
+        void *prep = prep_buffer(kernels::bf16_prep_bytes(n, k));
+        pool_.parallel_for(n, row_grain(n, nt), [&](int64_t i0, int64_t i1) {
+            kernels::bf16_prepare(x, k, n, k, i0, i1, prep);
+        });
+        // Chunks of whole 256-column panels of the tile kernel (multiples of 16 as above).
+        const int64_t panels = std::max<int64_t>(256, m / (nt * 4) / 256 * 256);
+        pool_.parallel_for(m, panels, [&](int64_t j0, int64_t j1) {
+            kernels::bf16_matmul(prep, n, k, static_cast<const uint16_t *>(w.data), bias, j0, j1, y, m);
+        });
+        return;
+    }
     if (m >= 64 * nt) {
-        const int64_t grain = std::max<int64_t>(16, m / (nt * 8));
+        // Prepare the activations once (not once per thread), then split the output columns.
+        void *prep = prep_buffer(kernels::matmul_prep_bytes(w.type, n, k));
+        pool_.parallel_for(n, row_grain(n, nt), [&](int64_t i0, int64_t i1) {
+            kernels::matmul_prepare(x, k, w.type, i0, i1, prep);
+        });
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            kernels::matmul_rows(x, n, k, w.data, w.type, bias, j0, j1, y, m);
+            kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m);
         });
     } else {
         pool_.parallel_for(n, row_grain(n, nt), [&](int64_t i0, int64_t i1) {
@@ -213,6 +282,20 @@ void train_model::gemm_dx(const float *dy, int64_t n, int64_t m, const tensor_re
                                    dx, k, acc);
             });
         }
+        return;
+    }
+    if (cfg_.compute == precision::bf16 && w.type == wtype::bf16) {
+        // dy rounded to bf16 once, then the columns of dx split over the threads.
+        void *prep = prep_buffer(kernels::bf16_prep_bytes(n, m));
+        pool_.parallel_for(n, row_grain(n, nt), [&](int64_t i0, int64_t i1) {
+            kernels::bf16_prepare(dy, m, n, m, i0, i1, prep);
+        });
+        // Blocks of 256 columns: one packed panel of the tile kernel each.
+        const int64_t blocks = (k + 255) / 256;
+        pool_.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+            kernels::gemm_dx_bf16(dy, m, prep, n, m, static_cast<const uint16_t *>(w.data), k, b0 * 256,
+                                  std::min(k, b1 * 256), dx, k, accumulate);
+        });
         return;
     }
     if (k >= 64 * nt * 2) {
@@ -277,11 +360,15 @@ void train_model::linear_forward(const linear &L, const float *x, int64_t n, flo
                              u.data() + i0 * r, r);
         for (int64_t e = i0 * r; e < i1 * r; ++e) u[static_cast<size_t>(e)] *= s;
     });
-    std::vector<float> &tmp = a_->tmp;
-    resize(tmp, n * out);
-    mm(u.data(), n, L.lora_b->ref(), nullptr, tmp.data());
-    pool_.parallel_for(n * out, 1 << 14, [&](int64_t e0, int64_t e1) {
-        for (int64_t e = e0; e < e1; ++e) y[e] += tmp[static_cast<size_t>(e)];
+    // y += u Bᵀ as r rank-1 updates over Bᵀ [r, out] (a dot product of only r terms per output
+    // would spend more on the horizontal sums than on the products).
+    std::vector<float> &bt = a_->tmp;
+    resize(bt, r * out);
+    const float *bw = L.lora_b->w.data();
+    for (int64_t o = 0; o < out; ++o)
+        for (int64_t j = 0; j < r; ++j) bt[static_cast<size_t>(j * out + o)] = bw[o * r + j];
+    pool_.parallel_for(n, row_grain(n, pool_.size()), [&](int64_t i0, int64_t i1) {
+        kernels::gemm_rows(i0, i1, r, u.data(), r, 1, bt.data(), wtype::f32, out, 0, out, y, out, true);
     });
 }
 
@@ -353,6 +440,7 @@ void train_model::forward(const int32_t *tokens, int64_t B, int64_t T, uint64_t 
     const int64_t rg = row_grain(n, nt);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
+    refresh_compute_copies();
     std::vector<float> *x = &a.layers[0].x;
     resize(*x, n * d);
     kernels::embedding_rows(tokens, tok_embd_.data, tok_embd_.type, d, 0, n, x->data());
@@ -388,13 +476,21 @@ void train_model::forward(const int32_t *tokens, int64_t B, int64_t T, uint64_t 
         const int64_t group = nh / nkv;
         pool_.parallel_for(B * nh, 1, [&](int64_t t0, int64_t t1) {
             thread_local std::vector<float> scratch;
-            if (static_cast<int64_t>(scratch.size()) < T * hd) scratch.resize(static_cast<size_t>(T * hd));
+            const bool bf16 = cfg_.compute == precision::bf16;
+            const size_t need = bf16 ? kernels::attention_bf16_scratch_bytes(T, hd) / sizeof(float) + 16
+                                     : static_cast<size_t>(T * hd);
+            if (scratch.size() < need) scratch.resize(need);
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t b = t / nh, h = t % nh, kvh = h / group;
-                kernels::attention_forward_head(A.q.data() + b * T * q_dim + h * hd, A.k.data() + b * T * kv_dim + kvh * hd,
-                                                A.v.data() + b * T * kv_dim + kvh * hd, T, hd, q_dim, kv_dim, scale,
-                                                hp.sliding_window, A.att.data() + t * T * T,
-                                                A.ao.data() + b * T * q_dim + h * hd, scratch.data());
+                const float *q = A.q.data() + b * T * q_dim + h * hd, *k = A.k.data() + b * T * kv_dim + kvh * hd,
+                            *v = A.v.data() + b * T * kv_dim + kvh * hd;
+                float *P = A.att.data() + t * T * T, *o = A.ao.data() + b * T * q_dim + h * hd;
+                if (bf16)
+                    kernels::attention_forward_head_bf16(q, k, v, T, hd, q_dim, kv_dim, scale, hp.sliding_window, P, o,
+                                                         align64(scratch.data()));
+                else
+                    kernels::attention_forward_head(q, k, v, T, hd, q_dim, kv_dim, scale, hp.sliding_window, P, o,
+                                                    scratch.data());
             }
         });
         linear_forward(L.proj[3], A.ao.data(), n, A.x_mid.data(), li, 3, dropout_seed, train);
@@ -517,14 +613,23 @@ void train_model::backward(const int32_t *tokens, int64_t B, int64_t T) {
         linear_backward(L.proj[3], A.ao.data(), dx, n, a.dao.data(), false, li, 3);
         pool_.parallel_for(B * nh, 1, [&](int64_t t0, int64_t t1) {
             thread_local std::vector<float> scratch;
-            if (static_cast<int64_t>(scratch.size()) < T * T + T * hd) scratch.resize(static_cast<size_t>(T * T + T * hd));
+            const bool bf16 = cfg_.compute == precision::bf16;
+            const size_t need = bf16 ? kernels::attention_bf16_scratch_bytes(T, hd) / sizeof(float) + 16
+                                     : static_cast<size_t>(T * T + T * hd);
+            if (scratch.size() < need) scratch.resize(need);
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t b = t / nh, h = t % nh, kvh = h / group;
-                kernels::attention_backward_head(
-                    a.dao.data() + b * T * q_dim + h * hd, A.q.data() + b * T * q_dim + h * hd,
-                    A.k.data() + b * T * kv_dim + kvh * hd, A.v.data() + b * T * kv_dim + kvh * hd,
-                    A.att.data() + t * T * T, T, hd, q_dim, kv_dim, scale, a.dq.data() + b * T * q_dim + h * hd,
-                    a.dkh.data() + t * T * hd, a.dvh.data() + t * T * hd, scratch.data());
+                const float *dout = a.dao.data() + b * T * q_dim + h * hd, *q = A.q.data() + b * T * q_dim + h * hd,
+                            *k = A.k.data() + b * T * kv_dim + kvh * hd, *v = A.v.data() + b * T * kv_dim + kvh * hd,
+                            *P = A.att.data() + t * T * T;
+                float *dq = a.dq.data() + b * T * q_dim + h * hd, *dk = a.dkh.data() + t * T * hd,
+                      *dv = a.dvh.data() + t * T * hd;
+                if (bf16)
+                    kernels::attention_backward_head_bf16(dout, q, k, v, P, T, hd, q_dim, kv_dim, scale, dq, dk, dv,
+                                                          align64(scratch.data()));
+                else
+                    kernels::attention_backward_head(dout, q, k, v, P, T, hd, q_dim, kv_dim, scale, dq, dk, dv,
+                                                     scratch.data());
             }
         });
         // Sum the query heads of each kv head, in head order.

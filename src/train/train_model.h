@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ struct param {
     std::string name;  // Hugging Face name (full) or PEFT name (LoRA)
     int64_t rows = 1, cols = 0;
     std::vector<float> w, g, m, v;
+    std::vector<uint16_t> w16;  // bf16 compute copy of w (BF16 precision, full fine-tuning's matrices)
     bool decay = true;  // AdamW weight decay (matrices yes; norms and biases no)
     bool is_vector = false;
     int64_t size() const { return rows * cols; }
@@ -43,8 +45,18 @@ enum lora_target : uint32_t {
 extern const char *const kProjNames[7];     // "q_proj", ... in target-bit order
 extern const char *const kProjModules[7];   // "self_attn", "self_attn", ..., "mlp"
 
+// How the products through matrices meet their activations (eurollm_precision).
+//   exact: f32 activations (16 mantissa bits kept against bf16 weights): gradients match float32
+//          autograd to ~1e-5.
+//   bf16:  the products through the model's matrices in bf16 (`vdpbf16ps` at full rate):
+//          activations and output gradients rounded to bf16, the frozen base as bf16 (f32/f16 ones
+//          copied once), full fine-tuning's matrices through a bf16 copy of the f32 master weights.
+//          Master weights, LoRA adapters and their products, gradients and moments stay f32.
+enum class precision { exact, bf16 };
+
 struct train_config {
     bool lora = false;
+    precision compute = precision::exact;
     int64_t lora_rank = 8;
     float lora_alpha = 16.0f;
     float lora_dropout = 0.0f;
@@ -118,6 +130,10 @@ private:
                         uint64_t dropout_seed, bool train);
     void linear_backward(const linear &L, const float *x, const float *dy, int64_t n, float *dx, bool accumulate,
                          int layer, int proj);
+    tensor_ref compute_ref(param *p);
+    tensor_ref frozen_ref(const tensor_ref &t);
+    void refresh_compute_copies();
+    void *prep_buffer(size_t bytes);  // 64-byte aligned scratch for prepared operands
 
     param *add_param(const std::string &name, int64_t rows, int64_t cols, bool vector);
     param *add_param_from(const std::string &name, const tensor_ref &src, bool vector);
@@ -131,6 +147,7 @@ private:
     tensor_ref tok_embd_, head_;
     param *p_embd_ = nullptr, *p_head_ = nullptr;
     std::vector<float> inv_freq_;
+    std::deque<std::vector<uint16_t>> frozen16_;  // bf16 copies of f32/f16 frozen matrices (BF16 precision)
     std::unique_ptr<acts> a_;
 };
 

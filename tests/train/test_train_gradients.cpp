@@ -16,15 +16,6 @@ std::vector<std::string> golden_cases() {
             "lora_llama3rope_all_masked", "lora_mqa_bias_all_masked"};
 }
 
-uint32_t target_bits(const nlohmann::json &targets) {
-    const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-    uint32_t bits = 0;
-    for (const auto &t : targets)
-        for (int j = 0; j < 7; ++j)
-            if (t.get<std::string>() == names[j]) bits |= 1u << j;
-    return bits;
-}
-
 struct golden_case {
     nlohmann::json meta;
     std::map<std::string, ttest::tensor> grads;
@@ -47,7 +38,7 @@ golden_case open_case(const std::string &name, int32_t micro_batch = 0) {
         c.params.mode = EUROLLM_TRAIN_LORA;
         c.params.lora_rank = c.meta["lora_r"];
         c.params.lora_alpha = c.meta["lora_alpha"];
-        c.params.lora_targets = target_bits(c.meta["lora_targets"]);
+        c.params.lora_targets = ttest::target_bits(c.meta["lora_targets"]);
     }
     return c;
 }

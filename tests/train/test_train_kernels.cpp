@@ -107,6 +107,34 @@ TEST(TrainKernels, SwigluBackwardMatchesFiniteDifferences) {
     EXPECT_LT(rel_err(du, numeric_grad(u, L, 1e-3f)), kFdTol);
 }
 
+// The AVX-512 SwiGLU (a 16-lane exp) against the scalar formulas of common/math.h, on a range that
+// is not a multiple of 16, with the extremes: +-inf, exp's overflow and underflow, and NaN kept.
+TEST(TrainKernels, SwigluSimdMatchesTheScalarFormulas) {
+    const int64_t n = 3, dim = 37;
+    vec gate = randv(static_cast<size_t>(n * dim), 21, -12.0f, 12.0f), up = randv(static_cast<size_t>(n * dim), 22);
+    const vec dact = randv(static_cast<size_t>(n * dim), 23);
+    const float special[] = {INFINITY, -INFINITY, 100.0f, -100.0f, 0.0f, -0.0f, 88.0f, -88.0f, NAN};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; ++i) gate[i * 3] = special[i];
+    vec act(gate.size()), dg(gate.size()), du(gate.size());
+    k::swiglu_forward_rows(gate.data(), up.data(), act.data(), dim, 0, n);
+    k::swiglu_backward_rows(dact.data(), gate.data(), up.data(), dg.data(), du.data(), dim, 0, n);
+    for (size_t e = 0; e < gate.size(); ++e) {
+        const float g = gate[e];
+        const float ra = eurollm::kmath::silu(g) * up[e];
+        const float rg = dact[e] * up[e] * eurollm::kmath::silu_grad(g), ru = dact[e] * eurollm::kmath::silu(g);
+        const float got[3] = {act[e], dg[e], du[e]}, want[3] = {ra, rg, ru};
+        for (int j = 0; j < 3; ++j) {
+            if (std::isnan(want[j])) {
+                EXPECT_TRUE(std::isnan(got[j])) << "element " << e << " gate " << g;
+            } else if (std::isinf(want[j])) {
+                EXPECT_EQ(got[j], want[j]) << "element " << e << " gate " << g;
+            } else {
+                EXPECT_NEAR(got[j], want[j], 1e-6f * std::fabs(want[j]) + 1e-30f) << "element " << e << " gate " << g;
+            }
+        }
+    }
+}
+
 class TrainAttention : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(TrainAttention, BackwardMatchesFiniteDifferences) {

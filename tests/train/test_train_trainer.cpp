@@ -11,56 +11,10 @@
 
 namespace {
 
-struct DatasetDeleter { void operator()(eurollm_dataset *d) const { eurollm_dataset_free(d); } };
-using DatasetPtr = std::unique_ptr<eurollm_dataset, DatasetDeleter>;
-
-DatasetPtr load_data(eurollm_model *m, const std::string &path, size_t seq_len) {
-    eurollm_dataset *d = nullptr;
-    if (eurollm_dataset_load(m, path.c_str(), seq_len, &d) != EUROLLM_OK)
-        throw std::runtime_error(std::string("dataset_load: ") + eurollm_last_error());
-    return DatasetPtr(d);
-}
-
-float eval_all(eurollm_trainer *t, eurollm_dataset *d, size_t seq_len) {
-    const size_t n = eurollm_dataset_n_sequences(d);
-    std::vector<int32_t> tok(n * seq_len), lab(n * seq_len);
-    EXPECT_EQ(EUROLLM_OK, eurollm_dataset_get(d, 0, 0, false, 0, n, tok.data(), lab.data()));
-    float loss = 0;
-    EXPECT_EQ(EUROLLM_OK, eurollm_trainer_eval(t, tok.data(), lab.data(), n, seq_len, &loss, nullptr)) << eurollm_last_error();
-    return loss;
-}
-
-uint32_t bits(float f) {
-    uint32_t b;
-    std::memcpy(&b, &f, 4);
-    return b;
-}
-
-// The CLI's data loop: shuffled epochs, position (epoch, offset) kept in the trainer.
-std::vector<float> run_steps(eurollm_trainer *t, eurollm_dataset *d, size_t batch, size_t seq_len, int64_t until,
-                             uint64_t seed) {
-    std::vector<float> losses;
-    uint64_t epoch = 0, offset = 0, s = seed;
-    eurollm_trainer_get_data_position(t, &epoch, &offset, &s);
-    if (eurollm_trainer_step_count(t) == 0) s = seed;
-    const size_t n = eurollm_dataset_n_sequences(d);
-    std::vector<int32_t> tok(batch * seq_len), lab(batch * seq_len);
-    while (eurollm_trainer_step_count(t) < until) {
-        if (offset + batch > n) {
-            ++epoch;
-            offset = 0;
-        }
-        EXPECT_EQ(EUROLLM_OK, eurollm_dataset_get(d, s, epoch, true, offset, batch, tok.data(), lab.data()));
-        offset += batch;
-        eurollm_trainer_set_data_position(t, epoch, offset, s);
-        eurollm_train_result r;
-        const eurollm_status st = eurollm_trainer_step(t, tok.data(), lab.data(), batch, seq_len, &r);
-        EXPECT_EQ(EUROLLM_OK, st) << eurollm_last_error();
-        if (st != EUROLLM_OK) break;
-        losses.push_back(r.loss);
-    }
-    return losses;
-}
+using ttest::bits;
+using ttest::eval_all;
+using ttest::load_data;
+using ttest::run_steps;
 
 eurollm_trainer_params stories_params() {
     eurollm_trainer_params p;
@@ -96,51 +50,22 @@ TEST(Trainer, Stories260KFiftyStepsLowerHeldOutLossAndResumeIsBitwise) {
                 losses_a.front(), losses_a.back());
     EXPECT_LT(after, before - 0.2f);
 
-    // Stopped at 25, checkpointed, a new trainer resumed from the checkpoint.
-    const std::string dir = ttest::scratch_dir() + "/resume_stories";
-    std::system(("rm -rf '" + dir + "'").c_str());
-    std::vector<float> losses_b;
-    {
-        auto b = ttest::make_trainer(model.get(), stories_params());
-        losses_b = run_steps(b.get(), train.get(), B, T, 25, 7);
-        ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(b.get(), dir.c_str())) << eurollm_last_error();
-    }
-    eurollm_trainer_params p;
-    eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
-    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_params_from_checkpoint(dir.c_str(), &p)) << eurollm_last_error();
-    p.n_threads = 1;  // a different thread count must not change a bit
-    auto c = ttest::make_trainer(model.get(), p);
-    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_load_checkpoint(c.get(), dir.c_str())) << eurollm_last_error();
-    EXPECT_EQ(eurollm_trainer_step_count(c.get()), 25);
-    const auto rest = run_steps(c.get(), train.get(), B, T, 50, 7);
-    losses_b.insert(losses_b.end(), rest.begin(), rest.end());
-    ASSERT_EQ(losses_b.size(), 50u);
-    for (size_t i = 0; i < 50; ++i) EXPECT_EQ(bits(losses_a[i]), bits(losses_b[i])) << "step " << i + 1;
-    for (auto part : {EUROLLM_TENSOR_VALUE, EUROLLM_TENSOR_EXP_AVG, EUROLLM_TENSOR_EXP_AVG_SQ}) {
-        const auto wa = ttest::snapshot(a.get(), part), wc = ttest::snapshot(c.get(), part);
-        ASSERT_EQ(wa.size(), wc.size());
-        EXPECT_EQ(0, std::memcmp(wa.data(), wc.data(), wa.size() * sizeof(float))) << "part " << part;
-    }
+    // Stopped at 25, checkpointed, a new trainer resumed from the checkpoint's params.
+    ttest::expect_resume_bitwise(
+        model.get(), stories_params(),
+        [](const std::string &dir) {
+            eurollm_trainer_params p;
+            eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+            EXPECT_EQ(EUROLLM_OK, eurollm_trainer_params_from_checkpoint(dir.c_str(), &p)) << eurollm_last_error();
+            p.n_threads = 1;  // a different thread count must not change a bit
+            return p;
+        },
+        train.get(), B, T, 25, 50, 7, ttest::scratch_dir() + "/resume_stories", a.get(), losses_a);
 }
 
 TEST(Trainer, LoraWithDropoutResumesBitwise) {
     auto model = ttest::load(ttest::tiny_dir() + "/tiny_llama_gqa2_untied_bf16");
-    // Token-id data (the tiny models have no tokenizer).
-    const std::string data = ttest::scratch_dir() + "/tiny_tokens.jsonl";
-    {
-        std::system(("mkdir -p '" + ttest::scratch_dir() + "'").c_str());
-        std::ofstream f(data);
-        uint32_t x = 12345;
-        for (int doc = 0; doc < 40; ++doc) {
-            f << "{\"tokens\": [1";
-            for (int i = 0; i < 30; ++i) {
-                x = x * 1103515245u + 12345u;
-                f << ", " << 3 + (x >> 16) % 200;
-            }
-            f << "]}\n";
-        }
-    }
-    auto ds = load_data(model.get(), data, 16);
+    auto ds = load_data(model.get(), ttest::tiny_tokens_file(), 16);
     eurollm_trainer_params p;
     eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
     p.lora_rank = 4;
@@ -154,23 +79,10 @@ TEST(Trainer, LoraWithDropoutResumesBitwise) {
     p.n_threads = 2;
     auto a = ttest::make_trainer(model.get(), p);
     const auto la = run_steps(a.get(), ds.get(), 4, 16, 12, 3);
-    const std::string dir = ttest::scratch_dir() + "/resume_lora";
-    std::system(("rm -rf '" + dir + "'").c_str());
-    std::vector<float> lb;
-    {
-        auto b = ttest::make_trainer(model.get(), p);
-        lb = run_steps(b.get(), ds.get(), 4, 16, 5, 3);
-        ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(b.get(), dir.c_str()));
-    }
-    auto c = ttest::make_trainer(model.get(), p);
-    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_load_checkpoint(c.get(), dir.c_str())) << eurollm_last_error();
-    const auto rest = run_steps(c.get(), ds.get(), 4, 16, 12, 3);
-    lb.insert(lb.end(), rest.begin(), rest.end());
-    ASSERT_EQ(la.size(), lb.size());
-    for (size_t i = 0; i < la.size(); ++i) EXPECT_EQ(bits(la[i]), bits(lb[i])) << "step " << i + 1;
     EXPECT_LT(la.back(), la.front());
-    const auto wa = ttest::snapshot(a.get(), EUROLLM_TENSOR_VALUE), wc = ttest::snapshot(c.get(), EUROLLM_TENSOR_VALUE);
-    EXPECT_EQ(0, std::memcmp(wa.data(), wc.data(), wa.size() * sizeof(float)));
+    ttest::expect_resume_bitwise(
+        model.get(), p, [&](const std::string &) { return p; }, ds.get(), 4, 16, 5, 12, 3,
+        ttest::scratch_dir() + "/resume_lora", a.get(), la);
 }
 
 // A copy of a tiny model with one weight of the final norm set to `value` (NaN or Inf).

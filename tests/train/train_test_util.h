@@ -7,12 +7,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "eurollm_experimental.h"
@@ -127,6 +129,116 @@ inline double rel_err(const std::vector<float> &a, const std::vector<float> &b) 
         den += static_cast<double>(b[i]) * b[i];
     }
     return std::sqrt(num / std::max(den, 1e-300));
+}
+
+// ---- datasets and the step loop ----
+
+struct DatasetDeleter { void operator()(eurollm_dataset *d) const { eurollm_dataset_free(d); } };
+using DatasetPtr = std::unique_ptr<eurollm_dataset, DatasetDeleter>;
+
+inline DatasetPtr load_data(eurollm_model *m, const std::string &path, size_t seq_len) {
+    eurollm_dataset *d = nullptr;
+    if (eurollm_dataset_load(m, path.c_str(), seq_len, &d) != EUROLLM_OK)
+        throw std::runtime_error(std::string("dataset_load: ") + eurollm_last_error());
+    return DatasetPtr(d);
+}
+
+inline float eval_all(eurollm_trainer *t, eurollm_dataset *d, size_t seq_len) {
+    const size_t n = eurollm_dataset_n_sequences(d);
+    std::vector<int32_t> tok(n * seq_len), lab(n * seq_len);
+    EXPECT_EQ(EUROLLM_OK, eurollm_dataset_get(d, 0, 0, false, 0, n, tok.data(), lab.data()));
+    float loss = 0;
+    EXPECT_EQ(EUROLLM_OK, eurollm_trainer_eval(t, tok.data(), lab.data(), n, seq_len, &loss, nullptr)) << eurollm_last_error();
+    return loss;
+}
+
+inline uint32_t bits(float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return b;
+}
+
+// The CLI's data loop: shuffled epochs, position (epoch, offset) kept in the trainer.
+// Token-id data for the tiny models (they have no tokenizer): 40 documents of 31 ids.
+inline std::string tiny_tokens_file() {
+    const std::string data = scratch_dir() + "/tiny_tokens.jsonl";
+    std::system(("mkdir -p '" + scratch_dir() + "'").c_str());
+    std::ofstream f(data);
+    uint32_t x = 12345;
+    for (int doc = 0; doc < 40; ++doc) {
+        f << "{\"tokens\": [1";
+        for (int i = 0; i < 30; ++i) {
+            x = x * 1103515245u + 12345u;
+            f << ", " << 3 + (x >> 16) % 200;
+        }
+        f << "]}\n";
+    }
+    return data;
+}
+
+inline std::vector<float> run_steps(eurollm_trainer *t, eurollm_dataset *d, size_t batch, size_t seq_len, int64_t until,
+                             uint64_t seed) {
+    std::vector<float> losses;
+    uint64_t epoch = 0, offset = 0, s = seed;
+    eurollm_trainer_get_data_position(t, &epoch, &offset, &s);
+    if (eurollm_trainer_step_count(t) == 0) s = seed;
+    const size_t n = eurollm_dataset_n_sequences(d);
+    std::vector<int32_t> tok(batch * seq_len), lab(batch * seq_len);
+    while (eurollm_trainer_step_count(t) < until) {
+        if (offset + batch > n) {
+            ++epoch;
+            offset = 0;
+        }
+        EXPECT_EQ(EUROLLM_OK, eurollm_dataset_get(d, s, epoch, true, offset, batch, tok.data(), lab.data()));
+        offset += batch;
+        eurollm_trainer_set_data_position(t, epoch, offset, s);
+        eurollm_train_result r;
+        const eurollm_status st = eurollm_trainer_step(t, tok.data(), lab.data(), batch, seq_len, &r);
+        EXPECT_EQ(EUROLLM_OK, st) << eurollm_last_error();
+        if (st != EUROLLM_OK) break;
+        losses.push_back(r.loss);
+    }
+    return losses;
+}
+
+
+// A run stopped at step `stop`, checkpointed under `dir` and continued to `until` by a new trainer
+// (made with resumed(dir): the checkpoint's params, another thread count...) must equal the
+// uninterrupted run `a` (losses la) bit for bit: every loss, weight and AdamW moment.
+inline void expect_resume_bitwise(eurollm_model *m, const eurollm_trainer_params &p,
+                                  const std::function<eurollm_trainer_params(const std::string &)> &resumed,
+                                  eurollm_dataset *d, size_t batch, size_t seq_len, int64_t stop, int64_t until,
+                                  uint64_t seed, const std::string &dir, const eurollm_trainer *a,
+                                  const std::vector<float> &la) {
+    std::system(("rm -rf '" + dir + "'").c_str());
+    std::vector<float> lb;
+    {
+        auto b = make_trainer(m, p);
+        lb = run_steps(b.get(), d, batch, seq_len, stop, seed);
+        ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(b.get(), dir.c_str())) << eurollm_last_error();
+    }
+    auto c = make_trainer(m, resumed(dir));
+    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_load_checkpoint(c.get(), dir.c_str())) << eurollm_last_error();
+    EXPECT_EQ(eurollm_trainer_step_count(c.get()), stop);
+    const auto rest = run_steps(c.get(), d, batch, seq_len, until, seed);
+    lb.insert(lb.end(), rest.begin(), rest.end());
+    ASSERT_EQ(la.size(), lb.size());
+    for (size_t i = 0; i < la.size(); ++i) EXPECT_EQ(bits(la[i]), bits(lb[i])) << "step " << i + 1;
+    for (auto part : {EUROLLM_TENSOR_VALUE, EUROLLM_TENSOR_EXP_AVG, EUROLLM_TENSOR_EXP_AVG_SQ}) {
+        const auto wa = snapshot(a, part), wc = snapshot(c.get(), part);
+        ASSERT_EQ(wa.size(), wc.size());
+        EXPECT_EQ(0, std::memcmp(wa.data(), wc.data(), wa.size() * sizeof(float))) << "part " << part;
+    }
+}
+
+// LoRA target bits of a list of projection names ("q_proj", ...).
+inline uint32_t target_bits(const nlohmann::json &targets) {
+    const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    uint32_t bits = 0;
+    for (const auto &t : targets)
+        for (int j = 0; j < 7; ++j)
+            if (t.get<std::string>() == names[j]) bits |= 1u << j;
+    return bits;
 }
 
 }  // namespace ttest

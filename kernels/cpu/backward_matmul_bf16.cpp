@@ -1,0 +1,461 @@
+// The BF16 training mode's products through a bf16 matrix W [m, k]:
+//   forward   y = bf16(x) · Wᵀ      (bf16_matmul)
+//   backward dx = bf16(dy) · W      (gemm_dx_bf16)
+// Activations are rounded to bf16 once per product (round to nearest even). Three kernels, chosen
+// at run time:
+//
+// AMX (Sapphire Rapids and later): TDPBF16PS on 16 x 16 f32 tiles, 2 x 2 of them per step (32 rows
+//   x 32 columns). A = the activations, prepared in tile order (each 16 rows x 32 columns tile is
+//   1 KiB of contiguous memory: rows of 4 KiB would alias in L1), B = W repacked on the
+//   fly into the tile layout (pairs of adjacent reduction elements in each 32-bit word): for the
+//   backward, two rows of W interleaved; for the forward, a 16 x 16 transpose of W's 32-bit pairs.
+//   A panel of 256 columns x 1024 reduction elements (512 KiB) is packed once and stays in L2 while
+//   every activation row passes over it, so the repack costs 1/n of the products and no transposed
+//   copy of the weights is kept (it would double the base's memory: +3.3 GB for a 1.7B model).
+// AVX512-BF16 without AMX: vdpbf16ps on matmul_prepare(round)'s rows (round_up(width, 32) bf16
+//   each); the forward is matmul_prepared(round), the backward the same repack as AMX's into
+//   64-column tiles kept in L1, 6 x 64 register tiles.
+// Neither: the f32 kernels on the unrounded activations (the EXACT path).
+//
+// Every output element is one chain of sums over the reduction in a fixed order whatever the range
+// split, so the results do not depend on the thread count (see kernels_backward.h).
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/math.h"
+#include "cpu/isa.h"
+#include "cpu/matmul_internal.h"
+#include "cpu/simd.h"
+#include "kernels_backward.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace eurollm::kernels {
+namespace {
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Bytes of one prepared row (matmul_prepare's round layout where the CPU has AVX512-BF16).
+int64_t prep_row_bytes(int64_t width) {
+    return static_cast<int64_t>(matmul_prep_bytes(wtype::bf16, 1, width, act_precision::round));
+}
+
+bool have_bf16() {
+#if defined(__x86_64__)
+    return cpu_features().avx512_bf16;
+#else
+    return false;
+#endif
+}
+
+#if defined(__x86_64__)
+
+// AMX needs the CPU bits, the kernel's permission for the tile state (Linux asks each process to
+// request it) and AVX512-BF16 not masked by EUROLLM_CPU_ISA; EUROLLM_CPU_ISA=avx512bf16 masks AMX
+// alone (to test the vdpbf16ps kernels on an AMX machine).
+bool detect_amx() {
+    if (!have_bf16()) return false;
+    if (const char *cap = std::getenv("EUROLLM_CPU_ISA"); cap && std::strcmp(cap, "avx512bf16") == 0) return false;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool tile = (d >> 24) & 1u, bf16 = (d >> 22) & 1u;
+    if (!tile || !bf16) return false;
+#if defined(__linux__)
+    constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) != 0) return false;
+#endif
+    return true;
+}
+
+bool have_amx() {
+    static const bool value = detect_amx();
+    return value;
+}
+
+#define EUROLLM_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define EUROLLM_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+// 32-bit words of two W rows q, q + 1 interleaved: word c = W[q][c] | W[q + 1][c] << 16.
+EUROLLM_AVX512BF16 inline __m512i row_pair(const uint16_t *w, int64_t ldw, int64_t q, int64_t m, int64_t c,
+                                           __mmask16 mask) {
+    const __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, w + q * ldw + c));
+    const __m512i hi = q + 1 < m ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, w + (q + 1) * ldw + c))
+                                 : _mm512_setzero_si512();
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+
+// ---- AMX --------------------------------------------------------------------------------------
+
+constexpr int64_t kPanelCols = 256;  // output columns per packed panel (8 pairs of tiles)
+constexpr int64_t kPanelK = 1024;    // reduction elements per packed panel: 256 x 1024 x 2 B = 512 KiB
+
+struct tile_config {
+    uint8_t palette = 1, start_row = 0;
+    uint8_t reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+
+// Packed panel: for each 32-column group g and 32-element step s, two 1 KiB B tiles (columns
+// 0-15, 16-31), 16 rows each = 16 reduction pairs x 16 columns of 32-bit words.
+//   backward: B[pair p][col c] = W[2p][c] | W[2p + 1][c] << 16   (W is [K, N], reduction = rows)
+//   forward:  B[pair p][col j] = 32-bit word p of W row j          (W is [N, K], reduction = cols)
+EUROLLM_AVX512BF16 void pack_backward(const uint16_t *w, int64_t ldw, int64_t K, int64_t k0, int64_t steps,
+                                      int64_t c0, int64_t nc, uint32_t *panel) {
+    // Row pair by row pair (each W row is read once, along the panel's columns), prefetching the
+    // pairs 8 ahead: the rows are ldw apart, too far for the hardware prefetchers.
+    const int64_t groups = (nc + 31) / 32;
+    __mmask16 mask[kPanelCols / 16];
+    for (int v = 0; v < kPanelCols / 16; ++v) mask[v] = tail_mask16(nc - 16 * v);
+    for (int64_t s = 0; s < steps; ++s)
+        for (int r = 0; r < 16; ++r) {
+            const int64_t q = k0 + (s * 16 + r) * 2;
+            if (q + 16 < K)
+                for (int64_t c = 0; c < nc; c += 32) {
+                    _mm_prefetch(reinterpret_cast<const char *>(w + (q + 16) * ldw + c0 + c), _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char *>(w + (q + 17) * ldw + c0 + c), _MM_HINT_T0);
+                }
+            for (int64_t g = 0; g < groups; ++g)
+                for (int t = 0; t < 2; ++t) {
+                    const int v = static_cast<int>(g * 2 + t);
+                    const __m512i x = q < K ? row_pair(w, ldw, q, K, c0 + 16 * v, mask[v]) : _mm512_setzero_si512();
+                    _mm512_store_si512(panel + ((g * steps + s) * 2 + t) * 256 + r * 16, x);
+                }
+        }
+}
+
+// r[i] <- word i of every r[j] (a 16 x 16 transpose of 32-bit words): 32-bit, 64-bit and 128-bit
+// interleaves.
+EUROLLM_AVX512BF16 inline void transpose16(__m512i (&r)[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {  // u[i + c] lane L = column 4L + c of rows i .. i + 3
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int c = 0; c < 4; ++c) {
+        const __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);
+        const __m512i w0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+        const __m512i w1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+        r[c] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+        r[c + 8] = _mm512_shuffle_i32x4(v0, w0, 0xdd);
+        r[c + 4] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+        r[c + 12] = _mm512_shuffle_i32x4(v1, w1, 0xdd);
+    }
+}
+
+EUROLLM_AVX512BF16 void pack_forward(const uint16_t *w, int64_t K, int64_t k0, int64_t steps, int64_t j0, int64_t nc,
+                                     uint32_t *panel) {
+    // 16 rows of W x 16 of their pairs, transposed; an odd K's last element is a half pair, filled
+    // one by one (loading it as a pair would read past the row).
+    const int64_t groups = (nc + 31) / 32, pairs = K / 2;
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t s = 0; s < steps; ++s)
+            for (int t = 0; t < 2; ++t) {
+                const int64_t col = g * 32 + t * 16, p0 = k0 / 2 + s * 16;
+                const int64_t rows = std::min<int64_t>(16, nc - col);
+                const __mmask16 words = tail_mask16(pairs - p0);
+                const uint16_t *base = w + (j0 + col) * K + 2 * p0;
+                uint32_t *tile = panel + ((g * steps + s) * 2 + t) * 256;
+                __m512i r[16];
+                for (int j = 0; j < 16; ++j)
+                    r[j] = j < rows ? _mm512_maskz_loadu_epi32(words, base + j * K) : _mm512_setzero_si512();
+                transpose16(r);
+                for (int i = 0; i < 16; ++i) _mm512_store_si512(tile + i * 16, r[i]);
+                if (K % 2 == 1 && pairs >= p0 && pairs < p0 + 16)
+                    for (int64_t j = 0; j < rows; ++j) tile[(pairs - p0) * 16 + j] = w[(j0 + col + j) * K + K - 1];
+            }
+}
+
+// C[rows of the padded n, panel columns] over one packed panel: tiles 0-3 accumulate 32 x 32
+// (16 x 32 for the last rows when n16 is not a multiple of 32), 4-5 hold A, 6-7 hold B. The
+// reduction runs in slices of kSliceSteps; for each slice and block of 32 rows, the block's A slice
+// (32 KiB) stays in L1 while the panel's column groups pass over it (their B slices, 256 KiB, stay
+// in L2), so A is read from memory once per panel.
+constexpr int64_t kSliceSteps = 16;
+
+EUROLLM_AMX void amx_panel(const uint16_t *a, int64_t lda, int64_t n16, int64_t k0, int64_t steps, int64_t groups,
+                           const uint32_t *panel, float *C, bool zero) {
+    const int64_t ldc = kPanelCols * 4;  // bytes
+    const int64_t block = 16 * lda;      // elements of one 16-row block of A (tile order)
+    for (int64_t s0 = 0; s0 < steps; s0 += kSliceSteps) {
+        const int64_t s1 = std::min(steps, s0 + kSliceSteps);
+        const bool first = zero && s0 == 0;
+        for (int64_t r0 = 0; r0 < n16; r0 += 32) {
+            const bool two = r0 + 16 < n16;
+            const uint16_t *ar = a + (r0 / 16) * block + k0 * 16;
+            for (int64_t g = 0; g < groups; ++g) {
+                const uint32_t *bp = panel + g * steps * 512;
+                float *c = C + r0 * kPanelCols + g * 32;
+                if (first) {
+                    _tile_zero(0);
+                    _tile_zero(1);
+                    _tile_zero(2);
+                    _tile_zero(3);
+                } else {
+                    _tile_loadd(0, c, ldc);
+                    _tile_loadd(1, c + 16, ldc);
+                    if (two) {
+                        _tile_loadd(2, c + 16 * kPanelCols, ldc);
+                        _tile_loadd(3, c + 16 * kPanelCols + 16, ldc);
+                    }
+                }
+                if (two) {
+                    for (int64_t s = s0; s < s1; ++s) {
+                        _tile_loadd(4, ar + s * 512, 64);
+                        _tile_loadd(5, ar + block + s * 512, 64);
+                        _tile_loadd(6, bp + s * 512, 64);
+                        _tile_loadd(7, bp + s * 512 + 256, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_dpbf16ps(2, 5, 6);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
+                } else {
+                    for (int64_t s = s0; s < s1; ++s) {
+                        _tile_loadd(4, ar + s * 512, 64);
+                        _tile_loadd(6, bp + s * 512, 64);
+                        _tile_loadd(7, bp + s * 512 + 256, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 4, 7);
+                    }
+                }
+                _tile_stored(0, c, ldc);
+                _tile_stored(1, c + 16, ldc);
+                if (two) {
+                    _tile_stored(2, c + 16 * kPanelCols, ldc);
+                    _tile_stored(3, c + 16 * kPanelCols + 16, ldc);
+                }
+            }
+        }
+    }
+}
+
+// out[i, c0 + c] = (accumulate ? out : 0) + C[i, c] (+ bias[c0 + c]) for the n real rows.
+EUROLLM_AVX512BF16 void write_out(const float *C, int64_t n, int64_t nc, const float *bias, int64_t c0, float *out,
+                                  int64_t ldo, bool accumulate) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float *src = C + i * kPanelCols;
+        float *dst = out + i * ldo + c0;
+        for (int64_t c = 0; c < nc; c += 16) {
+            const __mmask16 m = tail_mask16(nc - c);
+            __m512 v = _mm512_maskz_loadu_ps(m, src + c);
+            if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + c0 + c));
+            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + c), v);
+            _mm512_mask_storeu_ps(dst + c, m, v);
+        }
+    }
+}
+
+// out[:, c0:c1] (+)= A · B for A in tile order and B given by the packer. False (nothing written)
+// when the scratch buffers cannot be allocated: the caller takes scalar_from_tiles.
+template <bool Forward>
+EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const uint16_t *w, int64_t ldw,
+                             const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
+    thread_local detail::aligned_buffer panel_buf, c_buf;
+    const int64_t n16 = round_up(n, 16), lda = round_up(K, 32);
+    auto *panel = static_cast<uint32_t *>(panel_buf.get(static_cast<size_t>(kPanelCols * kPanelK * 2)));
+    auto *C = static_cast<float *>(c_buf.get(static_cast<size_t>(n16 * kPanelCols) * sizeof(float)));
+    if (!panel || !C) return false;
+    tile_config cfg;
+    for (int t = 0; t < 8; ++t) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    _tile_loadconfig(&cfg);
+    for (int64_t c = c0; c < c1; c += kPanelCols) {
+        const int64_t nc = std::min(kPanelCols, c1 - c), groups = (nc + 31) / 32;
+        if (lda == 0) std::fill(C, C + n16 * kPanelCols, 0.0f);  // an empty reduction
+        for (int64_t k0 = 0; k0 < lda; k0 += kPanelK) {
+            const int64_t steps = (std::min(lda, k0 + kPanelK) - k0) / 32;
+            if constexpr (Forward) pack_forward(w, K, k0, steps, c, nc, panel);
+            else pack_backward(w, ldw, K, k0, steps, c, nc, panel);
+            amx_panel(a, lda, n16, k0, steps, groups, panel, C, k0 == 0);
+        }
+        write_out(C, n, nc, bias, c, out, ldo, accumulate);
+    }
+    _tile_release();
+    return true;
+}
+
+// Rows [i0, i1) of a [n, width] (row stride lda) in tile order: element (i, c) at
+// ((i / 16) * kp / 32 + c / 32) * 512 + (i % 16) * 32 + c % 32, kp = round_up(width, 32); zeros pad
+// the columns and the last block.
+EUROLLM_AVX512BF16 void prepare_tiles(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1,
+                                      uint16_t *out) {
+    const int64_t kp = round_up(width, 32);
+    const int64_t end = i1 == n ? round_up(n, 16) : i1;
+    for (int64_t i = i0; i < end; ++i) {
+        uint16_t *row = out + (i / 16) * 16 * kp + (i % 16) * 32;
+        for (int64_t c = 0; c < kp; c += 32) {
+            __m512i v = _mm512_setzero_si512();
+            if (i < n) {
+                const float *src = a + i * lda + c;
+                const int64_t rem = std::min<int64_t>(32, width - c);
+                v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(tail_mask16(rem - 16), src + 16),
+                                                 _mm512_maskz_loadu_ps(tail_mask16(rem), src));
+            }
+            _mm512_storeu_si512(row + (c / 32) * 512, v);
+        }
+    }
+}
+
+// amx_product's plain loops, for when its scratch cannot be allocated (slow, but never wrong).
+void scalar_from_tiles(bool forward, const uint16_t *a, int64_t n, int64_t K, const uint16_t *w, int64_t ldw,
+                       const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
+    const int64_t kp = round_up(K, 32);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t c = c0; c < c1; ++c) {
+            float acc = bias ? bias[c] : 0.0f;
+            for (int64_t q = 0; q < K; ++q) {
+                const float x = kmath::bf16_to_f32(a[(i / 16) * 16 * kp + (q / 32) * 512 + (i % 16) * 32 + q % 32]);
+                acc += x * kmath::bf16_to_f32(forward ? w[c * K + q] : w[q * ldw + c]);
+            }
+            out[i * ldo + c] = accumulate ? out[i * ldo + c] + acc : acc;
+        }
+}
+
+// ---- AVX512-BF16 (no AMX): the backward as 6 x 64 register tiles of vdpbf16ps ---------------------
+
+constexpr int kRows = 6;        // dX rows of a register tile: 6 x 4 accumulators + 4 W vectors
+constexpr int64_t kPairs = 64;  // row pairs of W per packed tile: 64 x 4 x 64 B = 16 KiB (L1)
+
+template <int R, int NV>
+EUROLLM_AVX512BF16 void tile(const uint16_t *a, int64_t lda, int64_t t0, int64_t t1, const __m512i *packed,
+                              float *C, int64_t ldc, const __mmask16 *mask, bool zero) {
+    __m512 acc[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], C + r * ldc + 16 * v);
+    for (int64_t t = t0; t < t1; ++t) {
+        const __m512i *bp = packed + (t - t0) * 4;
+        __m512bh b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_load_si512(bp + v);
+        for (int r = 0; r < R; ++r) {
+            int32_t pair;
+            std::memcpy(&pair, a + r * lda + 2 * t, sizeof pair);
+            const __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, b[v]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], acc[r][v]);
+}
+
+// All n rows of dX against one packed tile; rows in register tiles of kRows, then the remainder.
+template <int NV>
+EUROLLM_AVX512BF16 void rows_pass(const uint16_t *a, int64_t lda, int64_t n, int64_t t0, int64_t t1,
+                                  const __m512i *packed, float *C, int64_t ldc, const __mmask16 *mask, bool zero) {
+    int64_t p = 0;
+    for (; p + kRows <= n; p += kRows) tile<kRows, NV>(a + p * lda, lda, t0, t1, packed, C + p * ldc, ldc, mask, zero);
+    const int64_t rest = n - p;
+    a += p * lda;
+    C += p * ldc;
+    switch (rest) {
+        case 1: tile<1, NV>(a, lda, t0, t1, packed, C, ldc, mask, zero); break;
+        case 2: tile<2, NV>(a, lda, t0, t1, packed, C, ldc, mask, zero); break;
+        case 3: tile<3, NV>(a, lda, t0, t1, packed, C, ldc, mask, zero); break;
+        case 4: tile<4, NV>(a, lda, t0, t1, packed, C, ldc, mask, zero); break;
+        case 5: tile<5, NV>(a, lda, t0, t1, packed, C, ldc, mask, zero); break;
+        default: break;
+    }
+}
+
+EUROLLM_AVX512BF16 void backward_avx512(const uint16_t *a, int64_t n, int64_t m, const uint16_t *w, int64_t ldw,
+                                        int64_t c0, int64_t c1, float *C, int64_t ldc, bool accumulate) {
+    alignas(64) __m512i packed[kPairs * 4];
+    const int64_t lda = round_up(m, 32), pairs = (m + 1) / 2;
+    for (int64_t c = c0; c < c1; c += 64) {
+        const int64_t nc = std::min<int64_t>(64, c1 - c);
+        __mmask16 mask[4];
+        for (int v = 0; v < 4; ++v) mask[v] = tail_mask16(nc - 16 * v);
+        const int nv = static_cast<int>((nc + 15) / 16);
+        for (int64_t t0 = 0; t0 < pairs; t0 += kPairs) {
+            const int64_t t1 = std::min(pairs, t0 + kPairs);
+            for (int64_t t = t0; t < t1; ++t)
+                for (int v = 0; v < nv; ++v) packed[(t - t0) * 4 + v] = row_pair(w, ldw, 2 * t, m, c + 16 * v, mask[v]);
+            const bool zero = t0 == 0 && !accumulate;
+            switch (nv) {
+                case 1: rows_pass<1>(a, lda, n, t0, t1, packed, C + c, ldc, mask, zero); break;
+                case 2: rows_pass<2>(a, lda, n, t0, t1, packed, C + c, ldc, mask, zero); break;
+                case 3: rows_pass<3>(a, lda, n, t0, t1, packed, C + c, ldc, mask, zero); break;
+                default: rows_pass<4>(a, lda, n, t0, t1, packed, C + c, ldc, mask, zero); break;
+            }
+        }
+    }
+}
+
+#endif  // __x86_64__
+
+}  // namespace
+
+size_t bf16_prep_bytes(int64_t n, int64_t width) {
+    return static_cast<size_t>(round_up(n, 16) * prep_row_bytes(width));
+}
+
+void bf16_prepare(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1, void *prep) {
+#if defined(__x86_64__)
+    if (have_amx()) return prepare_tiles(a, lda, n, width, i0, i1, static_cast<uint16_t *>(prep));
+#endif
+    if (lda == width) {
+        matmul_prepare(a, width, wtype::bf16, i0, i1, prep, act_precision::round);
+    } else {  // matmul_prepare reads packed rows: one row at a time
+        const int64_t rb = prep_row_bytes(width);
+        for (int64_t i = i0; i < i1; ++i)
+            matmul_prepare(a + i * lda, width, wtype::bf16, 0, 1, static_cast<uint8_t *>(prep) + i * rb,
+                           act_precision::round);
+    }
+    if (i1 == n) {  // the tile kernels read whole blocks of 16 rows: the padding rows are zeros
+        const int64_t rb = prep_row_bytes(width);
+        std::memset(static_cast<uint8_t *>(prep) + n * rb, 0, static_cast<size_t>((round_up(n, 16) - n) * rb));
+    }
+}
+
+void bf16_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0, int64_t j1,
+                 float *y, int64_t ldy) {
+    if (n <= 0 || j0 >= j1) return;
+#if defined(__x86_64__)
+    if (have_amx()) {
+        const auto *a = static_cast<const uint16_t *>(prep);
+        if (!amx_product<true>(a, n, k, w, k, bias, j0, j1, y, ldy, false))
+            scalar_from_tiles(true, a, n, k, w, k, bias, j0, j1, y, ldy, false);
+        return;
+    }
+#endif
+    matmul_prepared(prep, n, k, w, wtype::bf16, bias, j0, j1, y, ldy, act_precision::round);
+}
+
+void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw,
+                  int64_t c0, int64_t c1, float *dx, int64_t ldx, bool accumulate) {
+    if (n <= 0 || c0 >= c1) return;
+#if defined(__x86_64__)
+    if (have_bf16()) {
+        if (m == 0) {
+            if (!accumulate)
+                for (int64_t p = 0; p < n; ++p) std::fill(dx + p * ldx + c0, dx + p * ldx + c1, 0.0f);
+            return;
+        }
+        const auto *a = static_cast<const uint16_t *>(prep);
+        if (have_amx()) {
+            if (!amx_product<false>(a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate))
+                scalar_from_tiles(false, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
+            return;
+        }
+        return backward_avx512(a, n, m, w, ldw, c0, c1, dx, ldx, accumulate);
+    }
+#endif
+    gemm_rows(0, n, m, dy, lddy, 1, w, wtype::bf16, ldw, c0, c1, dx, ldx, accumulate);
+}
+
+}  // namespace eurollm::kernels
