@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "core/threadpool.h"
 #include "kernels.h"
+#include "kernels_backward.h"
 
 namespace eurollm {
 namespace {
@@ -20,6 +21,8 @@ public:
 
     void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) override {
         const int64_t m = w.rows, k = w.cols;
+        if (w.type == wtype::bf16 && precision_ == kernels::act_precision::round && n >= kTileRows)
+            return matmul_bf16_tiles(x, n, w, bias, y);
         // The activations are converted once (to the form the weight type's kernel consumes) ...
         void *prep = prep_.get(kernels::matmul_prep_bytes(w.type, n, k, precision_));
         if (!prep) throw std::bad_alloc();
@@ -34,6 +37,25 @@ public:
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
             kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m, precision_);
         });
+    }
+
+    // Rounded-activation products of 8 rows or more go through the training mode's bf16 kernel,
+    // which uses AMX tiles where the CPU has them (measured on a Xeon with AMX: 75 against 55
+    // GFLOP per CPU-second at 8 rows, 370 against 58 at 512; below 8 rows the vdpbf16ps GEMV is
+    // faster) and is the same vdpbf16ps product elsewhere. In BF16 precision a row's last bits
+    // may therefore differ between products of fewer and more than kTileRows rows.
+    static constexpr int64_t kTileRows = 8;
+    void matmul_bf16_tiles(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) {
+        const int64_t m = w.rows, k = w.cols;
+        void *prep = prep_.get(kernels::bf16_prep_bytes(n, k));
+        if (!prep) throw std::bad_alloc();
+        pool_.parallel_for(n, std::max<int64_t>(1, n / (pool_.size() * 4)), [&](int64_t i0, int64_t i1) {
+            kernels::bf16_prepare(x, k, n, k, i0, i1, prep);
+        });
+        // Column ranges in whole 256-column panels (the kernel packs W in panels of that width).
+        const int64_t grain = std::max<int64_t>(256, (m / (pool_.size() * 2) + 255) / 256 * 256);
+        const auto *wd = static_cast<const uint16_t *>(w.data);
+        pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) { kernels::bf16_matmul(prep, n, k, wd, bias, j0, j1, y, m); });
     }
 
     void embedding(const int32_t *ids, int64_t n, const tensor_ref &table, float *out) override {
