@@ -1,6 +1,8 @@
 // The machine's two ceilings for the CPU kernels, and the kernels' own rates against them.
 //   memory read bandwidth: T threads summing disjoint parts of a 2 GiB buffer with 512-bit loads
-//   bf16 matrix rate:      T threads issuing independent vdpbf16ps chains (32 multiply-adds each)
+//   bf16 matrix rate:      T threads issuing independent vdpbf16ps chains (32 multiply-adds each),
+//                          and, where the CPU has AMX, back-to-back tdpbf16ps on resident tiles
+//                          (16 x 16 x 32 multiply-adds each)
 //   kernels:               bf16 GEMV (n = 1), GEMM n = 8 (batched decode) and n = 512 (prefill),
 //                          activations split (exact) and rounded (act_precision::round), EuroLLM-1.7B shapes
 // Build and run: bench/ceilings.sh [threads]. Prints one JSON object.
@@ -16,6 +18,11 @@
 #include <vector>
 
 #include "kernels.h"
+#include "kernels_backward.h"
+
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 using namespace eurollm::kernels;
 
@@ -54,6 +61,45 @@ __attribute__((target("avx512f,avx512bf16"))) static float bf16_spin(long iters)
     return s;
 }
 
+// AMX: the CPU bits and Linux's permission for the tile state (asked once per process).
+static bool amx_usable() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 24) & 1u) || !((d >> 22) & 1u)) return false;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+}
+
+struct tile_cfg {
+    uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+
+__attribute__((target("amx-tile,amx-bf16"))) static void amx_spin(long iters) {
+    tile_cfg cfg;
+    for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    // GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the
+    // unused fields (seen in bench/ceilings: colsb[8..15] left as stack garbage, then #GP). The
+    // empty asm makes the whole struct live.
+    asm volatile("" : : "m"(cfg));
+    _tile_loadconfig(&cfg);
+    alignas(64) static const uint16_t ones[16 * 32] = {};
+    _tile_loadd(4, ones, 64);
+    _tile_loadd(5, ones, 64);
+    _tile_loadd(6, ones, 64);
+    _tile_loadd(7, ones, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (long it = 0; it < iters; ++it) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_release();
+}
+
 static double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -83,6 +129,13 @@ int main(int argc, char **argv) {
         const double s = run_threads(T, [&](int) { sink = sink + bf16_spin(iters); });
         fl.push_back(2.0 * 32 * 12 * iters * T / s / 1e9);
     }
+    std::vector<double> amx;
+    const bool have_amx = amx_usable();
+    for (int r = 0; have_amx && r < reps; ++r) {
+        const long it = 2000000;
+        const double s = run_threads(T, [&](int) { amx_spin(it); });
+        amx.push_back(2.0 * 16 * 16 * 32 * 4 * it * T / s / 1e9);
+    }
     // ---- our kernels on real shapes: [n, 2048] x [5632, 2048]^T ----
     // The GEMV cycles through enough weight copies (8 x 23 MB) that they cannot stay in the L3.
     const int64_t k = 2048, m = 5632, copies = 8;
@@ -111,13 +164,29 @@ int main(int argc, char **argv) {
     const double g512s = gflops(512, act_precision::split), g512r = gflops(512, act_precision::round);
     const double g8s = gflops(8, act_precision::split), g8r = gflops(8, act_precision::round);
     const double peak = median(fl);
+    // The rounded-activation product of 512 rows through the tile kernel (AMX where present).
+    double tiles = 0;
+    {
+        std::vector<uint8_t> prep(bf16_prep_bytes(512, k) + 64);
+        void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+        bf16_prepare(x.data(), k, 512, k, 0, 512, pp);
+        std::vector<double> v;
+        for (int r = 0; r < reps; ++r)
+            v.push_back(run_threads(T, [&](int i) {
+                const int64_t part = m / T / 256 * 256;
+                bf16_matmul(pp, 512, k, w.data(), nullptr, part * i, i == T - 1 ? m : part * (i + 1), y.data(), m);
+            }));
+        tiles = 2.0 * 512 * m * k / median(v) / 1e9;
+    }
+    const double amx_peak = amx.empty() ? 0.0 : median(amx);
     std::printf(
         "{\"threads\": %d, \"isa\": \"%s\", \"mem_read_gb_s\": %.2f, \"bf16_peak_gflops\": %.1f, "
         "\"gemv_bf16_gb_s\": %.2f, \"gemv_fraction_of_bw\": %.3f, "
         "\"gemm512_split_gflops\": %.1f, \"gemm512_split_fraction_of_peak\": %.3f, "
         "\"gemm512_round_gflops\": %.1f, \"gemm512_round_fraction_of_peak\": %.3f, "
-        "\"gemm8_split_gflops\": %.1f, \"gemm8_round_gflops\": %.1f}\n",
+        "\"gemm8_split_gflops\": %.1f, \"gemm8_round_gflops\": %.1f, \"amx_bf16_peak_gflops\": %.1f, "
+        "\"gemm512_tiles_gflops\": %.1f, \"gemm512_tiles_fraction_of_amx_peak\": %.3f}\n",
         T, cpu_isa_name(), median(bw), peak, gemv_gbs, gemv_gbs / median(bw), g512s, g512s / peak, g512r,
-        g512r / peak, g8s, g8r);
+        g512r / peak, g8s, g8r, amx_peak, tiles, amx_peak > 0 ? tiles / amx_peak : 0.0);
     return sink == 12345.0f;
 }

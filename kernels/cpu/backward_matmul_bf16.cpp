@@ -273,6 +273,10 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const uint
         cfg.rows[t] = 16;
         cfg.colsb[t] = 64;
     }
+    // GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the
+    // unused fields (seen in bench/ceilings: colsb[8..15] left as stack garbage, then #GP). The
+    // empty asm makes the whole struct live.
+    asm volatile("" : : "m"(cfg));
     _tile_loadconfig(&cfg);
     for (int64_t c = c0; c < c1; c += kPanelCols) {
         const int64_t nc = std::min(kPanelCols, c1 - c), groups = (nc + 31) / 32;
