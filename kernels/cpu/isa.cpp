@@ -25,12 +25,15 @@ detected detect() {
     d.features.avx512_bf16 = d.level == isa::avx512 && __builtin_cpu_supports("avx512bf16");
     d.features.avx512_vnni = d.level == isa::avx512 && __builtin_cpu_supports("avx512vnni");
     d.features.avx_vnni = d.level >= isa::avx2 && __builtin_cpu_supports("avxvnni");
+    d.features.bf16_split_exact = d.features.avx512_bf16 && !__builtin_cpu_is("intel");
 #endif
     if (const char *cap = std::getenv("EUROLLM_CPU_ISA")) {
         if (std::strcmp(cap, "scalar") == 0) d.level = isa::scalar;
         else if (std::strcmp(cap, "avx2") == 0 && d.level == isa::avx512) d.level = isa::avx2;
         else if (std::strcmp(cap, "avx512f") == 0 && d.level == isa::avx512) d.features = isa_features{};
+        else if (std::strcmp(cap, "bf16split") == 0) d.features.bf16_split_exact = d.features.avx512_bf16;
         if (d.level != isa::avx512) d.features.avx512_bf16 = d.features.avx512_vnni = false;
+        if (!d.features.avx512_bf16) d.features.bf16_split_exact = false;
         if (d.level == isa::scalar) d.features.avx_vnni = false;
     }
     return d;

@@ -9,10 +9,11 @@
 // four weight rows streamed side by side, bandwidth-bound.
 //
 // Activations are prepared once per product (matmul_prepare): copied into zero-padded rows, and for
-// bf16 weights on AVX512-BF16 split into two bf16 halves x = hi + lo (hi = bf16(x), lo = bf16(x -
-// hi)), so `vdpbf16ps` computes the product with 16 mantissa bits of the activations (relative error
-// ~2^-17, within the 1e-4 float32 tolerance the model tests use) at twice the rate of f32 FMAs on
-// converted weights.
+// bf16 weights on AVX512-BF16 either rounded to bf16 (act_precision::round) or, for the exact
+// product on CPUs where it is faster (Zen 4: twice the rate of f32 FMAs on converted weights),
+// split into two bf16 halves x = hi + lo (hi = bf16(x), lo = bf16(x - hi)), so `vdpbf16ps` keeps 16
+// mantissa bits of the activations (relative error ~2^-17, within the 1e-4 float32 tolerance the
+// model tests use). Elsewhere the exact product is f32 FMAs on the weights converted to f32.
 #include <algorithm>
 #include <cstring>
 
@@ -37,12 +38,14 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 // f32 layout: rows of kp = round_up(k, 32) floats, zero-padded.
 // bf16x2 layout (act_precision::split): rows of 2 * kp uint16: hi[kp] then lo[kp], zero-padded.
 // bf16x1 layout (act_precision::round): rows of kp uint16, zero-padded.
-// Without AVX512-BF16 both precisions use the f32 layout (exact, and no slower on FMA hardware).
+// Without AVX512-BF16 both precisions use the f32 layout (exact, and no slower on FMA hardware);
+// so does split where f32 FMAs on converted weights are the faster exact product (isa.h).
 enum class prep_kind { f32, bf16x2, bf16x1 };
 
 prep_kind prep_for(wtype wt, act_precision p) {
     if (wt != wtype::bf16 || !cpu_features().avx512_bf16) return prep_kind::f32;
-    return p == act_precision::round ? prep_kind::bf16x1 : prep_kind::bf16x2;
+    if (p == act_precision::round) return prep_kind::bf16x1;
+    return cpu_features().bf16_split_exact ? prep_kind::bf16x2 : prep_kind::f32;
 }
 
 int64_t prep_row_bytes(prep_kind p, int64_t k) {
