@@ -1,6 +1,7 @@
 // The exception firewall and handle checks of the C API (used only by eurollm_c.cpp).
 #pragma once
 
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <string>
@@ -10,6 +11,17 @@
 #include "eurollm.h"
 
 namespace eurollm::capi {
+
+// The integer a C caller passed for an enum (a parameter or a params field). C may pass any int;
+// reading it as the C++ enum type is undefined for values outside the enum (UBSan reports it), so
+// it is copied out as an int. Take enum parameters by reference to pass them here.
+template <typename E>
+int enum_value(const E &e) {
+    static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+    int v;
+    std::memcpy(&v, &e, sizeof v);
+    return v;
+}
 
 // The thread's last-error slot (last_error.cpp).
 void set_last_error(const std::string &message);

@@ -27,20 +27,11 @@
 #include "runtime/context.h"
 
 using eurollm::fail;
+using eurollm::capi::enum_value;
 using eurollm::capi::guarded;
 using eurollm::capi::registry;
 
 namespace {
-
-// The integer a C caller passed for an enum parameter. C may pass any int; reading it as the C++
-// enum type would be undefined for values outside the enum, so it is copied out as an int.
-template <typename E>
-int enum_value(const E &e) {
-    static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
-    int v;
-    std::memcpy(&v, &e, sizeof v);
-    return v;
-}
 
 template <typename H>
 H *checked(H *h, const char *what) {
@@ -141,7 +132,7 @@ eurollm_generator_params generator_params_or_default(const eurollm_generator_par
 }
 
 // AUTO (keep what is stored) is no type; any other value must be one the header names.
-std::optional<eurollm::wtype> weight_type_arg(eurollm_weight_type type) {
+std::optional<eurollm::wtype> weight_type_arg(const eurollm_weight_type &type) {
     switch (enum_value(type)) {
         case EUROLLM_WEIGHT_AUTO: return std::nullopt;
         case EUROLLM_WEIGHT_F32: return eurollm::wtype::f32;
@@ -153,7 +144,7 @@ std::optional<eurollm::wtype> weight_type_arg(eurollm_weight_type type) {
     fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown weight type ", enum_value(type));
 }
 
-eurollm::kernels::act_precision precision_arg(eurollm_precision precision) {
+eurollm::kernels::act_precision precision_arg(const eurollm_precision &precision) {
     switch (enum_value(precision)) {
         case EUROLLM_PRECISION_EXACT: return eurollm::kernels::act_precision::split;
         case EUROLLM_PRECISION_BF16: return eurollm::kernels::act_precision::round;

@@ -126,14 +126,16 @@ EUROLLM_API eurollm_status eurollm_trainer_create(eurollm_model *model, const eu
             std::memcpy(&p, params, trainer_params_size(params->version));
             p.version = EUROLLM_TRAINER_PARAMS_VERSION;
         }
-        if (p.mode != EUROLLM_TRAIN_FULL && p.mode != EUROLLM_TRAIN_LORA)
-            fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown training mode ", static_cast<int>(p.mode));
-        if (p.schedule != EUROLLM_SCHEDULE_COSINE && p.schedule != EUROLLM_SCHEDULE_LINEAR &&
-            p.schedule != EUROLLM_SCHEDULE_CONSTANT)
-            fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown schedule ", static_cast<int>(p.schedule));
+        const int mode = eurollm::capi::enum_value(p.mode), schedule = eurollm::capi::enum_value(p.schedule),
+                  precision = eurollm::capi::enum_value(p.precision);
+        if (mode != EUROLLM_TRAIN_FULL && mode != EUROLLM_TRAIN_LORA)
+            fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown training mode ", mode);
+        if (schedule != EUROLLM_SCHEDULE_COSINE && schedule != EUROLLM_SCHEDULE_LINEAR &&
+            schedule != EUROLLM_SCHEDULE_CONSTANT)
+            fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown schedule ", schedule);
         if (p.n_threads < 0 || p.n_threads > 1024) fail(EUROLLM_ERR_INVALID_ARGUMENT, "n_threads is out of range");
-        if (p.precision != EUROLLM_PRECISION_EXACT && p.precision != EUROLLM_PRECISION_BF16)
-            fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown precision ", static_cast<int>(p.precision));
+        if (precision != EUROLLM_PRECISION_EXACT && precision != EUROLLM_PRECISION_BF16)
+            fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown precision ", precision);
         eurollm::train::trainer_options o;
         o.model.lora = p.mode == EUROLLM_TRAIN_LORA;
         o.model.lora_rank = p.lora_rank;
