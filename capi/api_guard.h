@@ -23,6 +23,26 @@ int enum_value(const E &e) {
     return v;
 }
 
+inline void check_version(uint32_t got, uint32_t want, const char *what) {
+    if (got == 0 || got > want)
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " version ", got, " is not supported (this library knows up to ", want, ")");
+}
+
+// The caller's params (any known version) over the current defaults: the fields its version knows
+// are taken, the rest keep their defaults. NULL means all defaults.
+template <typename P>
+P params_or_default(const P *params, uint32_t latest, size_t (*size)(uint32_t), eurollm_status (*init)(P *, uint32_t),
+                    const char *what) {
+    P p;
+    init(&p, latest);
+    if (params) {
+        check_version(params->version, latest, what);
+        std::memcpy(&p, params, size(params->version));
+        p.version = latest;
+    }
+    return p;
+}
+
 // The thread's last-error slot (last_error.cpp).
 void set_last_error(const std::string &message);
 void clear_last_error();

@@ -27,7 +27,9 @@
 #include "runtime/context.h"
 
 using eurollm::fail;
+using eurollm::capi::check_version;
 using eurollm::capi::enum_value;
+using eurollm::capi::params_or_default;
 using eurollm::capi::guarded;
 using eurollm::capi::registry;
 
@@ -48,11 +50,6 @@ template <typename T>
 void require_out(T **out, const char *what) {
     if (!out) fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " (the output pointer) is NULL");
     *out = nullptr;
-}
-
-void check_version(uint32_t got, uint32_t want, const char *what) {
-    if (got == 0 || got > want)
-        fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " version ", got, " is not supported (this library knows up to ", want, ")");
 }
 
 // Copies `src` into a caller buffer of `cap` elements, reporting the needed count.
@@ -109,21 +106,6 @@ size_t model_params_size(uint32_t version) {
 }
 size_t context_params_size(uint32_t version) {
     return version >= 2 ? sizeof(eurollm_context_params) : offsetof(eurollm_context_params, precision);
-}
-
-// The caller's params (any known version) over the current defaults: the fields its version knows
-// are taken, the rest keep their defaults. NULL means all defaults.
-template <typename P>
-P params_or_default(const P *params, uint32_t latest, size_t (*size)(uint32_t),
-                    eurollm_status (*init)(P *, uint32_t), const char *what) {
-    P p;
-    init(&p, latest);
-    if (params) {
-        check_version(params->version, latest, what);
-        std::memcpy(&p, params, size(params->version));
-        p.version = latest;
-    }
-    return p;
 }
 
 eurollm_generator_params generator_params_or_default(const eurollm_generator_params *params) {

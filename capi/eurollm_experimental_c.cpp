@@ -20,7 +20,9 @@
 #include "train/trainer.h"
 
 using eurollm::fail;
+using eurollm::capi::check_version;
 using eurollm::capi::guarded;
+using eurollm::capi::params_or_default;
 using eurollm::capi::registry;
 
 struct eurollm_dataset {
@@ -45,11 +47,6 @@ H *checked(H *h, const char *what) {
 template <typename H>
 const H *checked(const H *h, const char *what) {
     return checked(const_cast<H *>(h), what);
-}
-
-void check_version(uint32_t got, uint32_t want, const char *what) {
-    if (got == 0 || got > want)
-        fail(EUROLLM_ERR_INVALID_ARGUMENT, what, " version ", got, " is not supported (this library knows up to ", want, ")");
 }
 
 // The bytes of eurollm_trainer_params that a caller of `version` allocated.
@@ -119,13 +116,8 @@ EUROLLM_API eurollm_status eurollm_trainer_create(eurollm_model *model, const eu
     return guarded([&] {
         EUROLLM_CHECK_ARG(out, "out is NULL");
         *out = nullptr;
-        eurollm_trainer_params p;
-        eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
-        if (params) {
-            check_version(params->version, EUROLLM_TRAINER_PARAMS_VERSION, "eurollm_trainer_params");
-            std::memcpy(&p, params, trainer_params_size(params->version));
-            p.version = EUROLLM_TRAINER_PARAMS_VERSION;
-        }
+        eurollm_trainer_params p = params_or_default(params, EUROLLM_TRAINER_PARAMS_VERSION, trainer_params_size,
+                                                     eurollm_trainer_params_init, "eurollm_trainer_params");
         const int mode = eurollm::capi::enum_value(p.mode), schedule = eurollm::capi::enum_value(p.schedule),
                   precision = eurollm::capi::enum_value(p.precision);
         if (mode != EUROLLM_TRAIN_FULL && mode != EUROLLM_TRAIN_LORA)
