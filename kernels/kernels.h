@@ -58,6 +58,18 @@ void matmul_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1,
 void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                      int64_t j1, float *y, int64_t ldy, act_precision p = act_precision::split);
 
+// Packed q8_0 / q4_0 weights: the CPU kernels' own layout of a [rows, cols] matrix (rows in groups
+// of 16, four bytes of each row side by side; see kernels/cpu/matmul_quant.cpp), made once at load
+// so that decode streams one contiguous run per 16 rows. matmul_packed gives the same result, bit
+// for bit, as matmul_prepared on the canonical rows, from the same prepared activations.
+//   packed_weight_bytes: the packed size (0 unless wt is q8_0 or q4_0 and cols a multiple of 32).
+//   pack_weight_groups: packs row groups [g0, g1) (rows 16 g .. 16 g + 15) of the canonical rows w.
+//   matmul_packed: as matmul_prepared; j0 a multiple of 16 avoids computing a group twice.
+size_t packed_weight_bytes(wtype wt, int64_t rows, int64_t cols);
+void pack_weight_groups(const void *w, wtype wt, int64_t rows, int64_t cols, int64_t g0, int64_t g1, void *out);
+void matmul_packed(const void *prep, int64_t n, int64_t k, const void *packed, wtype wt, const float *bias,
+                   int64_t j0, int64_t j1, float *y, int64_t ldy);
+
 // out[i, :] = row `ids[i]` of the table [n_rows, dim] as f32, for i in [i0, i1).
 void embedding_rows(const int32_t *ids, const void *table, wtype wt, int64_t dim, int64_t i0, int64_t i1,
                     float *out);

@@ -29,11 +29,6 @@
 #include "cpu/simd.h"
 #include "kernels_backward.h"
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace eurollm::kernels {
 namespace {
@@ -55,27 +50,7 @@ bool have_bf16() {
 
 #if defined(__x86_64__)
 
-// AMX needs the CPU bits, the kernel's permission for the tile state (Linux asks each process to
-// request it) and AVX512-BF16 not masked by EUROLLM_CPU_ISA; EUROLLM_CPU_ISA=avx512bf16 masks AMX
-// alone (to test the vdpbf16ps kernels on an AMX machine).
-bool detect_amx() {
-    if (!have_bf16()) return false;
-    if (const char *cap = std::getenv("EUROLLM_CPU_ISA"); cap && std::strcmp(cap, "avx512bf16") == 0) return false;
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    const bool tile = (d >> 24) & 1u, bf16 = (d >> 22) & 1u;
-    if (!tile || !bf16) return false;
-#if defined(__linux__)
-    constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-    if (syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) != 0) return false;
-#endif
-    return true;
-}
-
-bool have_amx() {
-    static const bool value = detect_amx();
-    return value;
-}
+bool have_amx() { return cpu_features().amx_bf16; }
 
 #define EUROLLM_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 #define EUROLLM_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))

@@ -55,14 +55,16 @@ static_assert(sizeof(block_q8_0) == 34 && sizeof(block_q4_0) == 18, "ggml block 
 static_assert(sizeof(block_q4_k) == 144 && sizeof(block_q6_k) == 210, "ggml k-quant block sizes");
 
 // Activations quantized for the q8_0/q4_0 dot products: per 32-element block the scale d, the
-// scaled sum s = d * sum(q) (for q4_0's -8 offset) and the 32 int8 values.
+// sum of the 32 int8 values times the weight type's offset (128 for q8_0, 8 for q4_0: what the
+// unsigned-weight instructions add, see matmul_quant.cpp) and the values.
 struct block_q8x {
-    float d, s;
+    float d;
+    int32_t bias;
     int8_t qs[32];
 };
 static_assert(sizeof(block_q8x) == 40, "activation block size");
 
-void quantize_q8x(const float *x, int64_t k, block_q8x *out);
+void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out);
 
 size_t quant_prep_bytes(wtype wt, int64_t n, int64_t k);
 void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep);

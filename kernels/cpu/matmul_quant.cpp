@@ -1,16 +1,30 @@
 // y = x * w^T for block-quantized weights.
 //
-// q8_0 / q4_0: the activations are quantized once per product to 8 bits per 32-element block
-// (block_q8x), and each block pair is an integer dot product scaled by d_w * d_x, as in ggml. The
-// integer dot is `vpdpbusd` (AVX512-VNNI on 256-bit registers, or AVX-VNNI) or `vpmaddubsw` +
-// `vpmaddwd` on plain AVX2; it multiplies unsigned by signed bytes, so q8_0 uses |w| * sign(x, w)
-// and q4_0 its unsigned nibbles with the -8 offset folded in through the activation block sums.
-// Register tiles of RX activation rows x RW weight rows, as in matmul.cpp: every weight block
-// unpacked serves RX rows, which is what makes prefill compute-bound instead of unpack-bound.
+// q8_0 / q4_0. The activations are quantized once per product to 8 bits per 32-element block
+// (block_q8x, as ggml does). The product is defined, for every instruction set, as
+//
+//     acc = 0;  for each block b in order:  acc = fma(float(isum_b), d_w,b * d_x,b, acc)
+//     y   = acc (+ bias)
+//
+// where isum_b = sum of x.q * w.q over the block's 32 elements (signed weight values: q for
+// q8_0, q - 8 for q4_0), an exact integer. The integer dot is exact in any grouping, so the
+// scalar loop, the AVX2 / AVX-VNNI / AVX512-VNNI register kernels and the AMX tile kernel give the
+// same bits, and a row's result never depends on how many other rows share the product.
+//
+// The weights are consumed in a packed layout (pack_weight_groups): rows in groups of 16 and
+// four bytes of each row side by side, so that one 64-byte chunk is 16 rows x 4 elements: one
+// vpdpbusd against 4 broadcast activation bytes, or one row of an AMX B tile. A group is one
+// contiguous run of memory, which decode streams at full bandwidth. Weights packed at load
+// (tensor_ref::packed) are read directly; canonical ggml rows are packed one group at a time into
+// a scratch buffer (the result is the same, the cost is one more pass over the group).
+//
+// The unsigned-by-signed instructions (vpdpbusd, tdpbsud) see q8_0 as q + 128 and q4_0 as its
+// nibbles; block_q8x::bias (the activation sum times 128 or 8) takes the offset back out.
 //
 // q4_k / q6_k: weight rows are dequantized to f32 one tile at a time and multiplied in f32
 // (correct, not yet tuned).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/math.h"
@@ -22,188 +36,406 @@
 #include <immintrin.h>
 #endif
 
-namespace eurollm::kernels::detail {
+namespace eurollm::kernels {
+namespace detail {
 namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// ---- scalar reference: the same integer arithmetic as the SIMD kernels ----------------------------
-float dot_block_scalar(const block_q8_0 &w, const block_q8x &x) {
-    int acc = 0;
-    for (int j = 0; j < 32; ++j) acc += w.qs[j] * x.qs[j];
-    return kmath::f16_to_f32(w.d) * x.d * static_cast<float>(acc);
-}
-float dot_block_scalar(const block_q4_0 &w, const block_q8x &x) {
-    int acc = 0;
-    for (int j = 0; j < 16; ++j) acc += (w.qs[j] & 0x0F) * x.qs[j] + (w.qs[j] >> 4) * x.qs[j + 16];
-    return kmath::f16_to_f32(w.d) * (x.d * static_cast<float>(acc) - 8.0f * x.s);
+constexpr int kGroupRows = 16;
+
+// Per block of a group: the interleaved values (8 or 4 chunks of 64 bytes); the group's scales
+// (16 f16 per block) follow all kb blocks' values.
+constexpr int64_t chunk_bytes(bool q4) { return q4 ? 256 : 512; }
+int64_t group_bytes(bool q4, int64_t kb) { return kb * (chunk_bytes(q4) + 2 * kGroupRows); }
+const uint16_t *group_scales(const uint8_t *grp, bool q4, int64_t kb) {
+    return reinterpret_cast<const uint16_t *>(grp + kb * chunk_bytes(q4));
 }
 
-template <typename B>
-void quant_scalar(const block_q8x *x, int64_t n, int64_t kb, const B *w, const float *bias, int64_t j0, int64_t j1,
-                  float *y, int64_t ldy) {
-    for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = 0; i < n; ++i) {
-            float acc = 0.0f;
-            for (int64_t b = 0; b < kb; ++b) acc += dot_block_scalar(w[j * kb + b], x[i * kb + b]);
-            y[i * ldy + j] = acc + (bias ? bias[j] : 0.0f);
-        }
+int32_t read_i32(const int8_t *p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
 }
 
-#if defined(__x86_64__)
-
-#define EUROLLM_Q_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define EUROLLM_Q_VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-#define EUROLLM_Q_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
-
-enum class idot { maddubs, vnni512, avxvnni };
-
-// Decode streams each weight row once from memory; the integer dot products leave too few loads in
-// flight for the hardware prefetcher alone, so each tile asks for its rows this far ahead
-// (measured: 512 B gives ~1.25x on q8_0 / q4_0 rows streamed from DRAM; 256 and 1024 less).
-constexpr int kPrefetchBytes = 512;
-
-// Unsigned-by-signed byte dot products summed in groups of four into 8 int32 lanes.
-template <idot D>
-inline __m256i dot_u8s8(__m256i u, __m256i s);
-template <>
-EUROLLM_Q_AVX2 inline __m256i dot_u8s8<idot::maddubs>(__m256i u, __m256i s) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-template <>
-EUROLLM_Q_VNNI512 inline __m256i dot_u8s8<idot::vnni512>(__m256i u, __m256i s) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-}
-template <>
-EUROLLM_Q_AVXVNNI inline __m256i dot_u8s8<idot::avxvnni>(__m256i u, __m256i s) {
-    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
-}
-
-EUROLLM_Q_AVX2 inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// The body, written once and compiled for each instruction choice (a target-specific intrinsic
-// cannot be inlined into a function without that target, hence a macro rather than a helper).
-#define EUROLLM_Q_TILE(NAME, TARGET, D)                                                                   \
-    template <bool Q4, int rx, int rw>                                                                    \
-    TARGET void NAME(const block_q8x *x, int64_t kb, const void *w, int64_t ws_blocks, float *out)        \
-{                                                                                                                     \
-    __m256 acc[rx][rw];                                                                                               \
-    float corr[rx][rw];                                                                                               \
-    for (int r = 0; r < rx; ++r)                                                                                      \
-        for (int c = 0; c < rw; ++c) {                                                                                \
-            acc[r][c] = _mm256_setzero_ps();                                                                          \
-            corr[r][c] = 0.0f;                                                                                        \
-        }                                                                                                             \
-    for (int64_t b = 0; b < kb; ++b) {                                                                                \
-        __m256i wu[rw], wsgn[rw];                                                                                     \
-        float wd[rw];                                                                                                 \
-        for (int c = 0; c < rw; ++c) {                                                                                \
-            if constexpr (Q4) {                                                                                       \
-                const block_q4_0 &blk = static_cast<const block_q4_0 *>(w)[c * ws_blocks + b];                        \
-                _mm_prefetch(reinterpret_cast<const char *>(&blk)  + kPrefetchBytes, _MM_HINT_T0);                        \
-                const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.qs));                         \
-                const __m128i m = _mm_set1_epi8(0x0F);                                                                \
-                wu[c] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));                \
-                wd[c] = _cvtsh_ss(blk.d);                                                                             \
-            } else {                                                                                                  \
-                const block_q8_0 &blk = static_cast<const block_q8_0 *>(w)[c * ws_blocks + b];                        \
-                _mm_prefetch(reinterpret_cast<const char *>(&blk)  + kPrefetchBytes, _MM_HINT_T0);                        \
-                wsgn[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk.qs));                              \
-                wu[c] = _mm256_sign_epi8(wsgn[c], wsgn[c]);                                                         \
-                wd[c] = _cvtsh_ss(blk.d);                                                                             \
-            }                                                                                                         \
-        }                                                                                                             \
-        for (int r = 0; r < rx; ++r) {                                                                                \
-            const block_q8x &xb = x[r * kb + b];                                                                      \
-            const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(xb.qs));                          \
-            for (int c = 0; c < rw; ++c) {                                                                            \
-                __m256i p;                                                                                            \
-                if constexpr (Q4) {                                                                                   \
-                    p = dot_u8s8<D>(wu[c], xq);                                                                       \
-                    corr[r][c] += wd[c] * xb.s;                                                                       \
-                } else {                                                                                              \
-                    p = dot_u8s8<D>(wu[c], _mm256_sign_epi8(xq, wsgn[c]));                                            \
-                }                                                                                                     \
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(wd[c] * xb.d), acc[r][c]);          \
-            }                                                                                                         \
-        }                                                                                                             \
-    }                                                                                                                 \
-    for (int r = 0; r < rx; ++r)                                                                                      \
-        for (int c = 0; c < rw; ++c) out[r * rw + c] = hsum8(acc[r][c]) - (Q4 ? 8.0f * corr[r][c] : 0.0f);            \
-}                                                                                                                     
-
-EUROLLM_Q_TILE(tile_maddubs, EUROLLM_Q_AVX2, idot::maddubs)
-EUROLLM_Q_TILE(tile_vnni512, EUROLLM_Q_VNNI512, idot::vnni512)
-EUROLLM_Q_TILE(tile_avxvnni, EUROLLM_Q_AVXVNNI, idot::avxvnni)
-
-template <idot D, bool Q4, int rx, int rw>
-void tile(const block_q8x *x, int64_t kb, const void *w, int64_t ws, float *out) {
-    if constexpr (D == idot::vnni512) tile_vnni512<Q4, rx, rw>(x, kb, w, ws, out);
-    else if constexpr (D == idot::avxvnni) tile_avxvnni<Q4, rx, rw>(x, kb, w, ws, out);
-    else tile_maddubs<Q4, rx, rw>(x, kb, w, ws, out);
-}
-
-template <idot D, bool Q4, int RW, int R>
-void tile_rows(int rx, const block_q8x *x, int64_t kb, const void *w, int64_t ws, float *out) {
-    if constexpr (R >= 1) {
-        if (rx == R) return tile<D, Q4, R, RW>(x, kb, w, ws, out);
-        tile_rows<D, Q4, RW, R - 1>(rx, x, kb, w, ws, out);
-    }
-}
-
-template <idot D, bool Q4>
-void quant_tiled(const block_q8x *x, int64_t n, int64_t kb, const void *w, const float *bias, int64_t j0, int64_t j1,
-                 float *y, int64_t ldy) {
-    // 32 vector registers with AVX-512 (VNNI on ymm16-31), 16 without.
-    constexpr int RX = D == idot::vnni512 ? 4 : 2;
-    constexpr int RW = 4;
-    const int64_t wbytes = Q4 ? static_cast<int64_t>(sizeof(block_q4_0)) : static_cast<int64_t>(sizeof(block_q8_0));
-    auto wrow = [&](int64_t j) { return static_cast<const uint8_t *>(w) + j * kb * wbytes; };
-    const int64_t ib = std::max<int64_t>(RX, (512 * 1024 / (kb * 40)) / RX * RX);
-    float out[RX * RW];
-    for (int64_t i0 = 0; i0 < n; i0 += ib) {
-        const int64_t i1 = std::min(n, i0 + ib);
-        for (int64_t j = j0; j < j1; j += RW) {
-            const int rw = static_cast<int>(std::min<int64_t>(RW, j1 - j));
-            for (int64_t i = i0; i < i1; i += RX) {
-                const int rx = static_cast<int>(std::min<int64_t>(RX, i1 - i));
-                if (rw == RW) {
-                    tile_rows<D, Q4, RW, RX>(rx, x + i * kb, kb, wrow(j), kb, out);
-                } else {
-                    for (int c = 0; c < rw; ++c) {
-                        float one[RX];
-                        tile_rows<D, Q4, 1, RX>(rx, x + i * kb, kb, wrow(j + c), kb, one);
-                        for (int r = 0; r < rx; ++r) out[r * RW + c] = one[r];
-                    }
-                }
-                for (int r = 0; r < rx; ++r)
-                    for (int c = 0; c < rw; ++c)
-                        y[(i + r) * ldy + j + c] = out[r * RW + c] + (bias ? bias[j + c] : 0.0f);
+// Group g of canonical rows (rows past the end become zero weights with zero scales). Four-byte
+// words move as words; q8_0's flip to unsigned is an xor of each byte's top bit.
+void pack_group(const uint8_t *w, bool q4, int64_t rows, int64_t kb, int64_t g, uint8_t *out) {
+    const int64_t cb = chunk_bytes(q4), bb = q4 ? 18 : 34, chunks = cb / 64;
+    const uint32_t flip = q4 ? 0u : 0x80808080u, pad = q4 ? 0x88888888u : 0x80808080u;
+    uint16_t *scales = reinterpret_cast<uint16_t *>(out + kb * cb);
+    for (int64_t b = 0; b < kb; ++b) {
+        uint8_t *dst = out + b * cb;
+        for (int r = 0; r < kGroupRows; ++r) {
+            const int64_t j = g * kGroupRows + r;
+            if (j >= rows) {
+                for (int64_t c = 0; c < chunks; ++c) std::memcpy(dst + c * 64 + r * 4, &pad, 4);
+                scales[b * kGroupRows + r] = 0;
+                continue;
+            }
+            const uint8_t *blk = w + (j * kb + b) * bb;
+            std::memcpy(&scales[b * kGroupRows + r], blk, 2);
+            for (int64_t c = 0; c < chunks; ++c) {
+                uint32_t v;
+                std::memcpy(&v, blk + 2 + 4 * c, 4);
+                v ^= flip;
+                std::memcpy(dst + c * 64 + r * 4, &v, 4);
             }
         }
     }
 }
 
-template <bool Q4>
-void quant_dispatch(const block_q8x *x, int64_t n, int64_t kb, const void *w, const float *bias, int64_t j0,
-                    int64_t j1, float *y, int64_t ldy) {
-    if (cpu_isa() == isa::avx512 && cpu_features().avx512_vnni)
-        return quant_tiled<idot::vnni512, Q4>(x, n, kb, w, bias, j0, j1, y, ldy);
-    if (cpu_isa() != isa::scalar && cpu_features().avx_vnni)
-        return quant_tiled<idot::avxvnni, Q4>(x, n, kb, w, bias, j0, j1, y, ldy);
-    if (cpu_isa() != isa::scalar) return quant_tiled<idot::maddubs, Q4>(x, n, kb, w, bias, j0, j1, y, ldy);
-    if constexpr (Q4)
-        quant_scalar(x, n, kb, static_cast<const block_q4_0 *>(w), bias, j0, j1, y, ldy);
-    else
-        quant_scalar(x, n, kb, static_cast<const block_q8_0 *>(w), bias, j0, j1, y, ldy);
+// ---- the definition, one group: rows [0, rx) of x against the group's 16 weight rows -------------
+void group_scalar(bool q4, const block_q8x *x, int64_t kb, int rx, const uint8_t *grp, float *out) {
+    const int64_t cb = chunk_bytes(q4);
+    const uint16_t *sc = group_scales(grp, q4, kb);
+    for (int r = 0; r < rx; ++r)
+        for (int c = 0; c < kGroupRows; ++c) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < kb; ++b) {
+                const block_q8x &xb = x[r * kb + b];
+                const uint8_t *wb = grp + b * cb + c * 4;
+                int32_t isum = 0;
+                if (q4) {
+                    for (int ch = 0; ch < 4; ++ch)
+                        for (int t = 0; t < 4; ++t) {
+                            const int v = wb[ch * 64 + t];
+                            isum += xb.qs[4 * ch + t] * ((v & 15) - 8) + xb.qs[16 + 4 * ch + t] * ((v >> 4) - 8);
+                        }
+                } else {
+                    for (int ch = 0; ch < 8; ++ch)
+                        for (int t = 0; t < 4; ++t) isum += xb.qs[4 * ch + t] * (wb[ch * 64 + t] - 128);
+                }
+                acc = std::fma(static_cast<float>(isum), kmath::f16_to_f32(sc[b * kGroupRows + c]) * xb.d, acc);
+            }
+            out[r * kGroupRows + c] = acc;
+        }
 }
 
+using group_fn = void (*)(const block_q8x *x, int64_t kb, int rx, const uint8_t *grp, float *out);
+
+template <bool Q4>
+void group_scalar_fn(const block_q8x *x, int64_t kb, int rx, const uint8_t *grp, float *out) {
+    group_scalar(Q4, x, kb, rx, grp, out);
+}
+
+#if defined(__x86_64__)
+
+#define EUROLLM_Q_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define EUROLLM_Q_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define EUROLLM_Q_VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define EUROLLM_Q_AMX __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,amx-tile,amx-int8")))
+
+// ---- AVX512-VNNI: a 512-bit register is a whole chunk ------------------------------------------
+// GCC 12 flags the _mm512_undefined_ps source of the plain conversions as maybe-uninitialized
+// when inlined here (a false positive); the all-ones zero-masked forms are the same instructions.
+EUROLLM_Q_VNNI512 inline __m512 cvt_i32(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xFFFF, v); }
+EUROLLM_Q_VNNI512 inline __m512 cvt_f16(const uint16_t *p) {
+    return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+}
+
+// Decode streams each group from memory once; the hardware prefetcher alone leaves too few lines
+// in flight, so each block asks for the lines this far ahead (measured on q8_0/q4_0 1.7B decode:
+// 4 KiB gives 1.15-1.2x; 1 and 2 KiB less; 16 KiB lost it again).
+constexpr int64_t kPrefetchBytes = 4096;
+
+template <bool Q4, int RX>
+EUROLLM_Q_VNNI512 void group_vnni512(const block_q8x *x, int64_t kb, const uint8_t *grp, float *out) {
+    constexpr int64_t cb = chunk_bytes(Q4);
+    const uint16_t *sc = group_scales(grp, Q4, kb);
+    __m512 acc[RX];
+    for (int r = 0; r < RX; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < kb; ++b) {
+        const uint8_t *wb = grp + b * cb;
+        for (int c = 0; c < cb / 64; ++c)
+            _mm_prefetch(reinterpret_cast<const char *>(wb + kPrefetchBytes + c * 64), _MM_HINT_T0);
+        __m512i w[8];
+        if constexpr (Q4) {
+            const __m512i m = _mm512_set1_epi8(0x0F);
+            for (int c = 0; c < 4; ++c) {
+                const __m512i v = _mm512_loadu_si512(wb + c * 64);
+                w[c] = _mm512_and_si512(v, m);
+                w[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+            }
+        } else {
+            for (int c = 0; c < 8; ++c) w[c] = _mm512_loadu_si512(wb + c * 64);
+        }
+        const __m512 dw = cvt_f16(sc + b * kGroupRows);
+        for (int r = 0; r < RX; ++r) {
+            const block_q8x &xb = x[r * kb + b];
+            // Two chains of four, so decode's single row is not one chain of eight latencies.
+            __m512i s0 = _mm512_set1_epi32(-xb.bias), s1 = _mm512_setzero_si512();
+            for (int c = 0; c < 8; c += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, w[c], _mm512_set1_epi32(read_i32(xb.qs + 4 * c)));
+                s1 = _mm512_dpbusd_epi32(s1, w[c + 1], _mm512_set1_epi32(read_i32(xb.qs + 4 * c + 4)));
+            }
+            const __m512 f = cvt_i32(_mm512_add_epi32(s0, s1));
+            acc[r] = _mm512_fmadd_ps(f, _mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), acc[r]);
+        }
+    }
+    for (int r = 0; r < RX; ++r) _mm512_storeu_ps(out + r * kGroupRows, acc[r]);
+}
+
+// ---- AVX2 (vpmaddubsw) and AVX-VNNI: a chunk is two 256-bit halves of 8 rows -------------------
+enum class idot { maddubs, avxvnni };
+
+// The body, written once and compiled for each instruction choice (a target-specific intrinsic
+// cannot be inlined into a function without that target, hence a macro rather than a helper).
+#define EUROLLM_Q_GROUP256(NAME, TARGET, VNNI)                                                              \
+    template <bool Q4, int RX>                                                                              \
+    TARGET void NAME(const block_q8x *x, int64_t kb, const uint8_t *grp, float *out) {                      \
+        constexpr int64_t cb = chunk_bytes(Q4);                                                             \
+        const uint16_t *sc = group_scales(grp, Q4, kb);                                                     \
+        const __m256i ones = _mm256_set1_epi16(1), nib = _mm256_set1_epi8(0x0F);                             \
+        const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));                                      \
+        __m256 acc[RX][2];                                                                                  \
+        for (int r = 0; r < RX; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                           \
+        for (int64_t b = 0; b < kb; ++b) {                                                                  \
+            const uint8_t *wb = grp + b * cb;                                                               \
+            __m256i is[RX][2];                                                                              \
+            for (int r = 0; r < RX; ++r) {                                                                  \
+                /* q8_0 through vpmaddubsw multiplies signed values (no offset to take out) */              \
+                const int32_t off = (VNNI || Q4) ? x[r * kb + b].bias : 0;                                  \
+                is[r][0] = is[r][1] = _mm256_set1_epi32(-off);                                              \
+            }                                                                                               \
+            for (int c = 0; c < 8; ++c) {                                                                   \
+                for (int h = 0; h < 2; ++h) {                                                               \
+                    __m256i wv;                                                                             \
+                    if constexpr (Q4) {                                                                     \
+                        const __m256i v = _mm256_loadu_si256(                                               \
+                            reinterpret_cast<const __m256i *>(wb + (c & 3) * 64 + h * 32));                 \
+                        wv = _mm256_and_si256(c < 4 ? v : _mm256_srli_epi16(v, 4), nib);                    \
+                    } else {                                                                                \
+                        wv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(wb + c * 64 + h * 32));   \
+                    }                                                                                       \
+                    for (int r = 0; r < RX; ++r) {                                                          \
+                        const __m256i xc = _mm256_set1_epi32(read_i32(x[r * kb + b].qs + 4 * c));           \
+                        if constexpr (VNNI) {                                                               \
+                            is[r][h] = _mm256_dpbusd_avx_epi32(is[r][h], wv, xc);                           \
+                        } else if constexpr (Q4) {                                                          \
+                            is[r][h] = _mm256_add_epi32(is[r][h],                                           \
+                                                        _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xc), ones)); \
+                        } else {                                                                            \
+                            /* |w| * sign(x, w): products of at most 128 * 127, no saturation */            \
+                            const __m256i ws = _mm256_xor_si256(wv, flip);                                  \
+                            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(ws, ws),                \
+                                                                   _mm256_sign_epi8(xc, ws));               \
+                            is[r][h] = _mm256_add_epi32(is[r][h], _mm256_madd_epi16(p, ones));              \
+                        }                                                                                   \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+            for (int h = 0; h < 2; ++h) {                                                                   \
+                const __m256 dw = _mm256_cvtph_ps(                                                          \
+                    _mm_loadu_si128(reinterpret_cast<const __m128i *>(sc + b * kGroupRows + h * 8)));       \
+                for (int r = 0; r < RX; ++r)                                                                \
+                    acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[r][h]),                               \
+                                                _mm256_mul_ps(dw, _mm256_set1_ps(x[r * kb + b].d)), acc[r][h]); \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int r = 0; r < RX; ++r)                                                                        \
+            for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out + r * kGroupRows + h * 8, acc[r][h]);          \
+    }
+
+// The avxvnni intrinsic sits in a discarded branch of the maddubs build.
+EUROLLM_Q_GROUP256(group_maddubs, EUROLLM_Q_AVX2, false)
+EUROLLM_Q_GROUP256(group_avxvnni, EUROLLM_Q_AVXVNNI, true)
+
+// ---- AMX: 16 activation rows x one group per tile step -------------------------------------------
+// Tiles 0/1: C (16 x 16 int32), 2/3: A (16 rows x 32 activation bytes), 4/5: B (8 x 64: the
+// block's chunks). Blocks alternate between the two sets so the next tdpbsud need not wait for
+// the previous block's scaling.
+struct amx_config {
+    uint8_t palette = 1, start_row = 0;
+    uint8_t reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+
+EUROLLM_Q_AMX void amx_begin() {
+    amx_config cfg;
+    for (int t = 0; t < 2; ++t) {
+        cfg.rows[t] = 16, cfg.colsb[t] = 64;
+        cfg.rows[2 + t] = 16, cfg.colsb[2 + t] = 32;
+        cfg.rows[4 + t] = 8, cfg.colsb[4 + t] = 64;
+    }
+    // GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the
+    // unused fields; the empty asm keeps the whole struct live.
+    asm volatile("" : : "m"(cfg));
+    _tile_loadconfig(&cfg);
+}
+EUROLLM_Q_AMX void amx_end() { _tile_release(); }
+
+// Issue: the integer products of block B into C tile T (A tile TA, B tile TB: literal numbers, the
+// tile intrinsics paste them into the instruction text), stored to cbuf[T].
+#define EUROLLM_Q_AMX_ISSUE(T, TA, TB, B)                                                                   \
+    do {                                                                                                    \
+        const uint8_t *wb = grp + (B) * cb;                                                                 \
+        if constexpr (Q4) {                                                                                 \
+            const __m512i m = _mm512_set1_epi8(0x0F);                                                       \
+            for (int c = 0; c < 4; ++c) {                                                                   \
+                const __m512i v = _mm512_loadu_si512(wb + c * 64);                                          \
+                _mm512_store_si512(unpacked[T] + c * 64, _mm512_and_si512(v, m));                           \
+                _mm512_store_si512(unpacked[T] + (c + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), m)); \
+            }                                                                                               \
+            wb = unpacked[T];                                                                               \
+        }                                                                                                   \
+        _tile_zero(T);                                                                                      \
+        _tile_loadd(TA, x[B].qs, stride);                                                                   \
+        _tile_loadd(TB, wb, 64);                                                                            \
+        _tile_dpbsud(T, TA, TB);                                                                            \
+        _tile_stored(T, cbuf[T], 64);                                                                       \
+    } while (0)
+
+// Scale: block B's integer sums (cbuf[T]) into the 16 accumulators.
+#define EUROLLM_Q_AMX_SCALE(T, B)                                                                           \
+    do {                                                                                                    \
+        const __m512 dw = cvt_f16(sc + (B) * kGroupRows);                                                   \
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; ++r) {                                             \
+            const block_q8x &xb = x[r * kb + (B)];                                                          \
+            const __m512i iv = _mm512_sub_epi32(_mm512_load_si512(cbuf[T] + r * 16), _mm512_set1_epi32(xb.bias)); \
+            acc[r] = _mm512_fmadd_ps(cvt_i32(iv), _mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), acc[r]);         \
+        }                                                                                                   \
+    } while (0)
+
+// The next block's tile products are issued before this block's scaling, so the AMX unit works
+// while the vector units scale (two C tiles, alternating).
+template <bool Q4>
+EUROLLM_Q_AMX void group_amx16(const block_q8x *x, int64_t kb, const uint8_t *grp, float *out) {
+    constexpr int64_t cb = chunk_bytes(Q4);
+    const uint16_t *sc = group_scales(grp, Q4, kb);
+    const int64_t stride = kb * static_cast<int64_t>(sizeof(block_q8x));
+    alignas(64) int32_t cbuf[2][256];
+    alignas(64) uint8_t unpacked[2][512];
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+    EUROLLM_Q_AMX_ISSUE(0, 2, 4, 0);
+    int64_t b = 0;
+    for (; b + 2 <= kb; b += 2) {
+        EUROLLM_Q_AMX_ISSUE(1, 3, 5, b + 1);
+        EUROLLM_Q_AMX_SCALE(0, b);
+        if (b + 2 < kb) EUROLLM_Q_AMX_ISSUE(0, 2, 4, b + 2);
+        EUROLLM_Q_AMX_SCALE(1, b + 1);
+    }
+    if (b < kb) EUROLLM_Q_AMX_SCALE(0, b);  // odd kb: issued by the last pass
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) _mm512_storeu_ps(out + r * kGroupRows, acc[r]);
+}
+
+// rx in [1, RX] -> the register kernel for exactly rx rows.
+template <bool Q4, int R, template <bool, int> class K>
+struct rows_dispatch {
+    static void call(const block_q8x *x, int64_t kb, int rx, const uint8_t *grp, float *out) {
+        if (rx == R) return K<Q4, R>::run(x, kb, grp, out);
+        if constexpr (R > 1) rows_dispatch<Q4, R - 1, K>::call(x, kb, rx, grp, out);
+    }
+};
+template <bool Q4, int R>
+struct k_vnni512 {
+    static void run(const block_q8x *x, int64_t kb, const uint8_t *g, float *o) { group_vnni512<Q4, R>(x, kb, g, o); }
+};
+template <bool Q4, int R>
+struct k_avxvnni {
+    static void run(const block_q8x *x, int64_t kb, const uint8_t *g, float *o) { group_avxvnni<Q4, R>(x, kb, g, o); }
+};
+template <bool Q4, int R>
+struct k_maddubs {
+    static void run(const block_q8x *x, int64_t kb, const uint8_t *g, float *o) { group_maddubs<Q4, R>(x, kb, g, o); }
+};
+
 #endif  // __x86_64__
+
+struct group_kernels {
+    group_fn rows = nullptr;  // 1..max_rows activation rows
+    int max_rows = 1;
+    bool amx = false;         // group_amx16 for whole tiles of 16 rows
+};
+
+template <bool Q4>
+group_kernels pick_kernels() {
+#if defined(__x86_64__)
+    if (cpu_isa() == isa::avx512 && cpu_features().avx512_vnni)
+        return {rows_dispatch<Q4, 4, k_vnni512>::call, 4, cpu_features().amx_int8};
+    if (cpu_isa() != isa::scalar && cpu_features().avx_vnni) return {rows_dispatch<Q4, 2, k_avxvnni>::call, 2, false};
+    if (cpu_isa() != isa::scalar) return {rows_dispatch<Q4, 2, k_maddubs>::call, 2, false};
+#endif
+    return {group_scalar_fn<Q4>, 4, false};
+}
+
+// Output columns [j0, j1) for all n rows, group by group: each group (packed, or packed here from
+// the canonical rows) is read once per block of activation rows that fits in L2.
+template <bool Q4>
+void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *canonical, const uint8_t *packed,
+                  int64_t rows, const float *bias, int64_t j0, int64_t j1, float *y, int64_t ldy) {
+    static const group_kernels ks = pick_kernels<Q4>();
+    const int64_t gb = group_bytes(Q4, kb);
+    thread_local aligned_buffer scratch;
+    uint8_t *own = nullptr;
+    if (!packed) {
+        own = static_cast<uint8_t *>(scratch.get(static_cast<size_t>(gb)));
+        if (!own) {  // no memory for one group: the definition straight from the canonical rows
+            for (int64_t j = j0; j < j1; ++j)
+                for (int64_t i = 0; i < n; ++i) {
+                    float acc = 0.0f;
+                    const uint8_t *row = canonical + j * kb * (Q4 ? 18 : 34);
+                    for (int64_t b = 0; b < kb; ++b) {
+                        const uint8_t *blk = row + b * (Q4 ? 18 : 34);
+                        const block_q8x &xb = x[i * kb + b];
+                        int32_t isum = 0;
+                        for (int e = 0; e < 32; ++e) {
+                            const int q = Q4 ? ((e < 16 ? blk[2 + e] & 15 : blk[2 + e - 16] >> 4) - 8)
+                                             : static_cast<int8_t>(blk[2 + e]);
+                            isum += xb.qs[e] * q;
+                        }
+                        uint16_t d;
+                        std::memcpy(&d, blk, 2);
+                        acc = std::fma(static_cast<float>(isum), kmath::f16_to_f32(d) * xb.d, acc);
+                    }
+                    y[i * ldy + j] = bias ? acc + bias[j] : acc;
+                }
+            return;
+        }
+    }
+    const bool amx = ks.amx && n >= kGroupRows;
+#if defined(__x86_64__)
+    if (amx) amx_begin();
+#endif
+    // Activation rows per pass: about 1 MiB of blocks, whole tiles of 16.
+    const int64_t ib = std::max<int64_t>(kGroupRows, (1024 * 1024 / (kb * 40)) / kGroupRows * kGroupRows);
+    alignas(64) float out[kGroupRows * kGroupRows];
+    for (int64_t i0 = 0; i0 < n; i0 += ib) {
+        const int64_t i1 = std::min(n, i0 + ib);
+        for (int64_t g = j0 / kGroupRows; g * kGroupRows < j1; ++g) {
+            const uint8_t *grp = packed ? packed + g * gb : own;
+            if (!packed) pack_group(canonical, Q4, rows, kb, g, own);
+            const int64_t c0 = std::max(j0, g * kGroupRows), c1 = std::min(j1, (g + 1) * kGroupRows);
+            auto write = [&](int64_t i, int rx) {
+                for (int r = 0; r < rx; ++r) {
+                    float *yr = y + (i + r) * ldy;
+                    const float *o = out + r * kGroupRows - g * kGroupRows;
+                    for (int64_t c = c0; c < c1; ++c) yr[c] = bias ? o[c] + bias[c] : o[c];
+                }
+            };
+            int64_t i = i0;
+#if defined(__x86_64__)
+            if (amx)
+                for (; i + kGroupRows <= i1; i += kGroupRows) {
+                    group_amx16<Q4>(x + i * kb, kb, grp, out);
+                    write(i, kGroupRows);
+                }
+#endif
+            for (; i < i1; i += ks.max_rows) {
+                const int rx = static_cast<int>(std::min<int64_t>(ks.max_rows, i1 - i));
+                ks.rows(x + i * kb, kb, rx, grp, out);
+                write(i, rx);
+            }
+        }
+    }
+#if defined(__x86_64__)
+    if (amx) amx_end();
+#endif
+}
 
 // k-quants: dequantize weight rows into f32 and multiply with the f32 activations (rows of kp).
 void kquant_matmul(const float *x, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
@@ -225,17 +457,20 @@ void kquant_matmul(const float *x, int64_t n, int64_t k, const void *w, wtype wt
     }
 }
 
+bool block8(wtype wt) { return wt == wtype::q8_0 || wt == wtype::q4_0; }
+
 }  // namespace
 
 size_t quant_prep_bytes(wtype wt, int64_t n, int64_t k) {
-    if (wt == wtype::q8_0 || wt == wtype::q4_0) return static_cast<size_t>(n * (k / 32) * 40);
+    if (block8(wt)) return static_cast<size_t>(n * (k / 32)) * sizeof(block_q8x);
     return static_cast<size_t>(n * round_up(k, 32) * 4);
 }
 
 void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep) {
-    if (wt == wtype::q8_0 || wt == wtype::q4_0) {
+    if (block8(wt)) {
         block_q8x *p = static_cast<block_q8x *>(prep);
-        for (int64_t i = i0; i < i1; ++i) quantize_q8x(x + i * k, k, p + i * (k / 32));
+        const int32_t offset = wt == wtype::q4_0 ? 8 : 128;
+        for (int64_t i = i0; i < i1; ++i) quantize_q8x(x + i * k, k, offset, p + i * (k / 32));
         return;
     }
     const int64_t kp = round_up(k, 32);
@@ -248,18 +483,38 @@ void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, 
 
 void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                   int64_t j1, float *y, int64_t ldy) {
-    if (wt == wtype::q8_0 || wt == wtype::q4_0) {
-        const block_q8x *x = static_cast<const block_q8x *>(prep);
-        const bool q4 = wt == wtype::q4_0;
-#if defined(__x86_64__)
-        if (q4) return quant_dispatch<true>(x, n, k / 32, w, bias, j0, j1, y, ldy);
-        return quant_dispatch<false>(x, n, k / 32, w, bias, j0, j1, y, ldy);
-#else
-        if (q4) return quant_scalar(x, n, k / 32, static_cast<const block_q4_0 *>(w), bias, j0, j1, y, ldy);
-        return quant_scalar(x, n, k / 32, static_cast<const block_q8_0 *>(w), bias, j0, j1, y, ldy);
-#endif
+    if (block8(wt)) {
+        const auto *x = static_cast<const block_q8x *>(prep);
+        const auto *canonical = static_cast<const uint8_t *>(w);
+        if (wt == wtype::q4_0) return quant_groups<true>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
+        return quant_groups<false>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
     }
     kquant_matmul(static_cast<const float *>(prep), n, k, w, wt, bias, j0, j1, y, ldy);
 }
 
-}  // namespace eurollm::kernels::detail
+}  // namespace detail
+
+// ---- public entry points for packed weights ---------------------------------------------------------
+
+size_t packed_weight_bytes(wtype wt, int64_t rows, int64_t cols) {
+    if (!detail::block8(wt) || cols % 32 != 0 || rows <= 0) return 0;
+    const int64_t groups = (rows + detail::kGroupRows - 1) / detail::kGroupRows;
+    return static_cast<size_t>(groups * detail::group_bytes(wt == wtype::q4_0, cols / 32));
+}
+
+void pack_weight_groups(const void *w, wtype wt, int64_t rows, int64_t cols, int64_t g0, int64_t g1, void *out) {
+    const bool q4 = wt == wtype::q4_0;
+    const int64_t kb = cols / 32, gb = detail::group_bytes(q4, kb);
+    for (int64_t g = g0; g < g1; ++g)
+        detail::pack_group(static_cast<const uint8_t *>(w), q4, rows, kb, g, static_cast<uint8_t *>(out) + g * gb);
+}
+
+void matmul_packed(const void *prep, int64_t n, int64_t k, const void *packed, wtype wt, const float *bias,
+                   int64_t j0, int64_t j1, float *y, int64_t ldy) {
+    const auto *x = static_cast<const detail::block_q8x *>(prep);
+    const auto *p = static_cast<const uint8_t *>(packed);
+    if (wt == wtype::q4_0) return detail::quant_groups<true>(x, n, k / 32, nullptr, p, j1, bias, j0, j1, y, ldy);
+    detail::quant_groups<false>(x, n, k / 32, nullptr, p, j1, bias, j0, j1, y, ldy);
+}
+
+}  // namespace eurollm::kernels

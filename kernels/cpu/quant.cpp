@@ -205,7 +205,7 @@ void quantize_row(const float *x, wtype wt, int64_t n, void *out) {
 
 namespace detail {
 
-void quantize_q8x(const float *x, int64_t k, block_q8x *out) {
+void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out) {
     for (int64_t i = 0; i < k / 32; ++i) {
         const float *xb = x + i * 32;
         float amax = 0.0f;
@@ -218,7 +218,7 @@ void quantize_q8x(const float *x, int64_t k, block_q8x *out) {
             sum += q;
         }
         out[i].d = d;
-        out[i].s = d * static_cast<float>(sum);
+        out[i].bias = offset * sum;
     }
 }
 

@@ -35,7 +35,8 @@ public:
         const int64_t chunks = pool_.size() * (n == 1 ? 16 : 4);
         const int64_t grain = std::max<int64_t>(16, (m / chunks + 15) / 16 * 16);
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m, precision_);
+            if (w.packed) kernels::matmul_packed(prep, n, k, w.packed, w.type, bias, j0, j1, y, m);
+            else kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m, precision_);
         });
     }
 

@@ -19,6 +19,12 @@ public:
     const uint8_t *data() const { return data_; }
     size_t size() const { return size_; }
     const std::string &path() const { return path_; }
+    // True when the bytes are a file mapping (clean pages the kernel may drop and read again).
+    bool mapped() const { return map_ != nullptr; }
+    bool contains(const void *p) const {
+        const auto *b = static_cast<const uint8_t *>(p);
+        return b >= data_ && b < data_ + size_;
+    }
 
 private:
     std::string path_;

@@ -14,6 +14,9 @@ struct tensor_ref {
     wtype type = wtype::f32;
     int64_t rows = 0;  // 1 for vectors
     int64_t cols = 0;
+    // The same q8_0/q4_0 matrix in the CPU kernels' packed layout (kernels::pack_weight_groups),
+    // made at load for the products; null for other types. `data` stays the canonical copy.
+    const void *packed = nullptr;
 
     explicit operator bool() const { return data != nullptr; }
 };

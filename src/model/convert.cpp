@@ -1,6 +1,8 @@
 #include "model/convert.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 #include <cstring>
 #include <vector>
 
@@ -14,20 +16,30 @@
 namespace eurollm {
 namespace {
 
-// The weight's source bytes are no longer referenced: free an owned copy (GGUF q/k rows), or tell
-// the kernel it may drop the mapped pages wholly inside the tensor (file-backed, so nothing is lost;
-// with mmap off they are heap pages nobody reads again).
+// Lets the kernel drop the pages wholly inside [p, p + bytes) (MADV_DONTNEED: file-backed pages
+// read back from the file when touched again; heap pages would come back as zeros).
+void drop_pages(const void *p, size_t bytes) {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t b = (begin + page - 1) / page * page, e = (begin + bytes) / page * page;
+    if (e > b) ::madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);
+}
+
+// The weight's source bytes are no longer referenced: free an owned copy (GGUF q/k rows), or drop
+// the pages wholly inside the tensor (with mmap off they are heap pages nobody reads again).
 void release_source(model &m, const tensor_ref &w) {
     for (auto it = m.owned_weights.begin(); it != m.owned_weights.end(); ++it)
         if (it->data() == w.data) {
             m.owned_weights.erase(it);
             return;
         }
-    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto begin = reinterpret_cast<uintptr_t>(w.data);
-    const uintptr_t end = begin + static_cast<uintptr_t>(wtype_row_bytes(w.type, w.cols) * w.rows);
-    const uintptr_t b = (begin + page - 1) / page * page, e = end / page * page;
-    if (e > b) ::madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);
+    drop_pages(w.data, static_cast<size_t>(wtype_row_bytes(w.type, w.cols) * w.rows));
+}
+
+bool in_file_mapping(const model &m, const void *p) {
+    for (const auto &f : m.files)
+        if (f->contains(p)) return f->mapped();
+    return false;
 }
 
 }  // namespace
@@ -84,6 +96,38 @@ void convert_weights(model &m, wtype type) {
     else convert(m.output, true);
     for (layer_weights &L : m.layers)
         for (tensor_ref *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) convert(*w, false);
+}
+
+void pack_weights(model &m) {
+    threadpool pool(default_thread_count());
+    auto pack = [&](tensor_ref &w) {
+        const size_t bytes = kernels::packed_weight_bytes(w.type, w.rows, w.cols);
+        if (bytes == 0 || w.packed) return;
+        auto *out = static_cast<uint8_t *>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+        if (!out) throw std::bad_alloc();
+        m.packed_weights.emplace_back(out);
+        ::madvise(out, bytes, MADV_HUGEPAGE);  // a hint: fewer page faults while filling it
+        const bool release = in_file_mapping(m, w.data);
+        const int64_t groups = (w.rows + 15) / 16, row_bytes = wtype_row_bytes(w.type, w.cols);
+        // Chunks of about 8 MiB of source, released as they are done.
+        const int64_t step = std::max<int64_t>(1, (8 << 20) / (16 * row_bytes));
+        for (int64_t g0 = 0; g0 < groups; g0 += step) {
+            const int64_t g1 = std::min(groups, g0 + step);
+            pool.parallel_for(g1 - g0, 1, [&](int64_t a, int64_t b) {
+                kernels::pack_weight_groups(w.data, w.type, w.rows, w.cols, g0 + a, g0 + b, out);
+            });
+            if (release) {
+                const int64_t r0 = g0 * 16, r1 = std::min(w.rows, g1 * 16);
+                drop_pages(static_cast<const uint8_t *>(w.data) + r0 * row_bytes, static_cast<size_t>((r1 - r0) * row_bytes));
+            }
+        }
+        w.packed = out;
+    };
+    for (layer_weights &L : m.layers)
+        for (tensor_ref *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*w);
+    const bool tied = m.output.data == m.tok_embd.data;
+    pack(m.output);
+    if (tied) m.tok_embd.packed = m.output.packed;
 }
 
 }  // namespace eurollm

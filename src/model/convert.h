@@ -33,4 +33,11 @@ void convert_rows(const tensor_ref &w, wtype type, const std::function<int64_t(i
 // type the quantizer cannot write.
 void convert_weights(model &m, wtype type);
 
+// Gives every q8_0/q4_0 product weight (projections, output head) its packed copy
+// (tensor_ref::packed), the layout the CPU kernels stream. Canonical bytes that lie in a file
+// mapping are released as they are packed (they read back from the file if ever needed again: GGUF
+// export, training, embedding rows), so the peak is the packed weights plus a few MiB. Canonical
+// bytes on the heap (quantized at load, or GGUF q/k rows reordered at load) are kept.
+void pack_weights(model &m);
+
 }  // namespace eurollm

@@ -226,6 +226,7 @@ std::unique_ptr<model> load_as_stored(const std::string &path, const model_load_
 std::unique_ptr<model> load_model(const std::string &path, const model_load_options &options) {
     auto m = load_as_stored(path, options);
     if (options.weight_type) convert_weights(*m, *options.weight_type);
+    pack_weights(*m);
     return m;
 }
 

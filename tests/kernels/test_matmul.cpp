@@ -92,7 +92,7 @@ TEST_P(QuantMatmul, MatchesDequantizeThenMultiply) {
         std::vector<eurollm::kernels::detail::block_q8x> xq(size_t(s.n * s.k / 32));
         std::vector<float> xdec(size_t(s.n * s.k));
         for (int64_t i = 0; i < s.n; ++i) {
-            eurollm::kernels::detail::quantize_q8x(x.data() + i * s.k, s.k, xq.data() + i * (s.k / 32));
+            eurollm::kernels::detail::quantize_q8x(x.data() + i * s.k, s.k, 1, xq.data() + i * (s.k / 32));
             for (int64_t b = 0; b < s.k / 32; ++b)
                 for (int e = 0; e < 32; ++e)
                     xdec[size_t(i * s.k + b * 32 + e)] = xq[size_t(i * (s.k / 32) + b)].d * xq[size_t(i * (s.k / 32) + b)].qs[e];
@@ -119,6 +119,75 @@ TEST_P(QuantMatmul, MatchesDequantizeThenMultiply) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, QuantMatmul, ::testing::Values(wtype::q8_0, wtype::q4_0));
+
+// The q8_0/q4_0 product is defined bit for bit (kernels/cpu/matmul_quant.cpp): per output, in block
+// order, acc = fma(float(integer block dot), d_w * d_x, acc). Written out here from the canonical
+// ggml blocks; every kernel (scalar, AVX2, AVX-VNNI, AVX512-VNNI, AMX: the suite runs under each
+// EUROLLM_CPU_ISA cap), on canonical or packed weights, for any row count and column split, must
+// give exactly these floats: that is what makes a row's result independent of the batch.
+TEST_P(QuantMatmul, EqualsTheDefinitionBitForBit) {
+    using eurollm::kernels::detail::block_q8x;
+    const wtype wt = GetParam();
+    const int64_t bb = wtype_block_bytes(wt);
+    const shape shapes[] = {{1, 48, 64}, {1, 37, 96}, {3, 40, 256}, {16, 33, 64}, {21, 48, 96}, {50, 35, 160}};
+    for (const shape &s : shapes) {
+        const int64_t kb = s.k / 32;
+        std::vector<float> wdec;
+        const auto w = encode(randn(size_t(s.m * s.k), 31, 0.05f), wt, s.m, s.k, wdec);
+        auto x = randn(size_t(s.n * s.k), 32);
+        x[5] = 0.0f;
+        for (int e = 0; e < 32; ++e) x[size_t(s.k - 32 + e)] = 0.0f;  // an all-zero block (d = 0)
+        std::vector<block_q8x> xq(size_t(s.n * kb));
+        for (int64_t i = 0; i < s.n; ++i)
+            eurollm::kernels::detail::quantize_q8x(x.data() + i * s.k, s.k, 1, xq.data() + i * kb);
+        const auto bias_v = randn(size_t(s.m), 33);
+        std::vector<float> want(size_t(s.n * s.m));
+        for (int64_t i = 0; i < s.n; ++i)
+            for (int64_t j = 0; j < s.m; ++j) {
+                float acc = 0.0f;
+                for (int64_t b = 0; b < kb; ++b) {
+                    const uint8_t *blk = w.data() + (j * kb + b) * bb;
+                    const block_q8x &xb = xq[size_t(i * kb + b)];
+                    int32_t dot = 0;
+                    for (int e = 0; e < 32; ++e) {
+                        const int q = wt == wtype::q8_0 ? int(int8_t(blk[2 + e]))
+                                                        : (e < 16 ? blk[2 + e] & 15 : blk[2 + e - 16] >> 4) - 8;
+                        dot += xb.qs[e] * q;
+                    }
+                    const float dw = eurollm::kmath::f16_to_f32(uint16_t(blk[0] | blk[1] << 8));
+                    acc = std::fma(float(dot), dw * xb.d, acc);
+                }
+                want[size_t(i * s.m + j)] = acc + bias_v[size_t(j)];
+            }
+        // Canonical rows, split at an odd column and at a group boundary.
+        for (int64_t mid : {s.m / 3 + 1, int64_t(16)}) {
+            std::vector<float> y(size_t(s.n * s.m), NAN);
+            matmul_rows(x.data(), s.n, s.k, w.data(), wt, bias_v.data(), 0, mid, y.data(), s.m);
+            matmul_rows(x.data(), s.n, s.k, w.data(), wt, bias_v.data(), mid, s.m, y.data(), s.m);
+            for (size_t e = 0; e < y.size(); ++e)
+                ASSERT_EQ(y[e], want[e]) << "canonical n=" << s.n << " m=" << s.m << " k=" << s.k << " at " << e;
+        }
+        // Packed weights, from the same prepared activations; one row at a time equals all rows.
+        std::vector<uint8_t> packed(packed_weight_bytes(wt, s.m, s.k));
+        ASSERT_FALSE(packed.empty());
+        pack_weight_groups(w.data(), wt, s.m, s.k, 0, (s.m + 15) / 16, packed.data());
+        std::vector<uint8_t> prep(matmul_prep_bytes(wt, s.n, s.k));
+        matmul_prepare(x.data(), s.k, wt, 0, s.n, prep.data());
+        std::vector<float> y(size_t(s.n * s.m), NAN);
+        matmul_packed(prep.data(), s.n, s.k, packed.data(), wt, bias_v.data(), 0, 16, y.data(), s.m);
+        matmul_packed(prep.data(), s.n, s.k, packed.data(), wt, bias_v.data(), 16, s.m, y.data(), s.m);
+        for (size_t e = 0; e < y.size(); ++e)
+            ASSERT_EQ(y[e], want[e]) << "packed n=" << s.n << " m=" << s.m << " k=" << s.k << " at " << e;
+        const size_t row_bytes = matmul_prep_bytes(wt, 1, s.k);
+        for (int64_t i = 0; i < s.n; i += 7) {
+            std::vector<float> one(size_t(s.m), NAN);
+            matmul_packed(prep.data() + i * row_bytes, 1, s.k, packed.data(), wt, bias_v.data(), 0, s.m, one.data(), s.m);
+            for (int64_t j = 0; j < s.m; ++j) ASSERT_EQ(one[size_t(j)], want[size_t(i * s.m + j)]) << "row " << i;
+        }
+    }
+    EXPECT_EQ(packed_weight_bytes(wtype::bf16, 16, 64), 0u);
+    EXPECT_EQ(packed_weight_bytes(wt, 17, 64), size_t(2 * 16 * 2 * bb));  // two groups of 16 rows
+}
 
 TEST(Quant, RoundTripsAndBlockSizes) {
     EXPECT_EQ(wtype_row_bytes(wtype::q8_0, 64), 68);
