@@ -5,8 +5,13 @@
 #include <cstring>
 
 #include "common/math.h"
+#include "cpu/isa.h"
 #include "cpu/matmul_internal.h"
 #include "kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace eurollm::kernels {
 namespace {
@@ -204,8 +209,35 @@ void quantize_row(const float *x, wtype wt, int64_t n, void *out) {
 }
 
 namespace detail {
+namespace {
+
+#if defined(__x86_64__)
+// The same arithmetic on 16 lanes: max ignores NaN as fmax does (vmaxps returns its second operand
+// when the first is NaN), and vcvtps2dq rounds to nearest even as lrintf does in the default mode.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_q8x_avx512(const float *x, int64_t k,
+                                                                              int32_t offset, block_q8x *out) {
+    for (int64_t i = 0; i < k / 32; ++i) {
+        const __m512 a = _mm512_loadu_ps(x + i * 32), b = _mm512_loadu_ps(x + i * 32 + 16);
+        __m512 m = _mm512_max_ps(_mm512_abs_ps(a), _mm512_setzero_ps());
+        m = _mm512_max_ps(_mm512_abs_ps(b), m);
+        const float amax = _mm512_reduce_max_ps(m);
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, _mm512_set1_ps(id)));
+        const __m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, _mm512_set1_ps(id)));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out[i].qs), _mm512_cvtepi32_epi8(qa));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out[i].qs + 16), _mm512_cvtepi32_epi8(qb));
+        out[i].d = d;
+        out[i].bias = offset * _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+    }
+}
+#endif
+
+}  // namespace
 
 void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out) {
+#if defined(__x86_64__)
+    if (cpu_isa() == isa::avx512) return quantize_q8x_avx512(x, k, offset, out);
+#endif
     for (int64_t i = 0; i < k / 32; ++i) {
         const float *xb = x + i * 32;
         float amax = 0.0f;

@@ -2,7 +2,6 @@
 // Immutable after load, so any number of contexts on any threads may share it.
 #pragma once
 
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,10 +47,7 @@ public:
 
     std::vector<std::unique_ptr<mapped_file>> files;  // keeps the weight views alive
     std::vector<std::vector<uint8_t>> owned_weights;  // weights rewritten at load (GGUF q/k row order)
-    struct aligned_free {
-        void operator()(uint8_t *p) const { std::free(p); }
-    };
-    std::vector<std::unique_ptr<uint8_t, aligned_free>> packed_weights;  // tensor_ref::packed buffers
+    std::shared_ptr<void> packed_region;  // holds every tensor_ref::packed (see pack_weights)
 };
 
 // Loads a Hugging Face model directory or a GGUF file. Throws eurollm::error naming the file and the problem.
