@@ -16,7 +16,7 @@
 namespace eurollm::kernels {
 namespace {
 
-// scratch[0, n) = exp(scratch - max); returns 1 / their sum (summed in double, as both paths do).
+// scratch[0, n) = exp(scratch - max); returns 1 / their sum (summed in double).
 float softmax_in_place(float *scratch, int64_t n, float max_score) {
     double sum = 0.0;
     for (int64_t t = 0; t < n; ++t) {
@@ -51,10 +51,58 @@ void attention_row_scalar(const float *q, const float *k_cache, const float *v_c
 
 constexpr int kMaxVecs = 16;  // head_dim <= 256
 
-EUROLLM_ATT_AVX512 inline float dot_rows(const __m512 *qv, const float *kr, int nv) {
-    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
-    for (int v = 1; v < nv; ++v) acc = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(kr + 16 * v), acc);
-    return _mm512_reduce_add_ps(acc);
+// exp(x) for x <= 0 (scores minus their maximum): x = n ln2 + r with |r| <= ln2 / 2, a degree-7
+// Taylor polynomial in r (truncation below 2^-27 relative), then scaled by 2^n; under -87 the
+// result is 0 (below the smallest normal float). Within 2 ulp of std::exp.
+EUROLLM_ATT_AVX512 inline __m512 exp_nonpositive(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln2 split: hi exact in n * hi
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+// scratch[0, n) = exp(scratch - max), 16 at a time; returns 1 / their sum, summed in double.
+EUROLLM_ATT_AVX512 float softmax_avx512(float *scratch, int64_t n, float max_score) {
+    const __m512 m = _mm512_set1_ps(max_score);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    int64_t t = 0;
+    for (; t + 16 <= n; t += 16) {
+        const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(scratch + t), m));
+        _mm512_storeu_ps(scratch + t, e);
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    if (t < n) {
+        const __mmask16 k = static_cast<__mmask16>((1u << (n - t)) - 1u);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scratch + t), m)));
+        _mm512_mask_storeu_ps(scratch + t, k, e);
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    return static_cast<float>(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)));
+}
+
+// One cell's score: two FMA chains (even and odd vectors of the row), added, then summed across
+// lanes. Every cell takes exactly these steps, alone or four at a time.
+template <int NV>
+EUROLLM_ATT_AVX512 inline __m512 dot_lanes(const __m512 *qv, const float *kr) {
+    __m512 even = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+    __m512 odd = NV > 1 ? _mm512_mul_ps(qv[1], _mm512_loadu_ps(kr + 16)) : _mm512_setzero_ps();
+    for (int v = 2; v < NV; v += 2) {
+        even = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(kr + 16 * v), even);
+        if (v + 1 < NV) odd = _mm512_fmadd_ps(qv[v + 1], _mm512_loadu_ps(kr + 16 * (v + 1)), odd);
+    }
+    return _mm512_add_ps(even, odd);
 }
 
 template <int NV>
@@ -64,13 +112,24 @@ EUROLLM_ATT_AVX512 void attention_row_avx512(const float *q, const float *k_cach
     constexpr int64_t head_dim = 16 * NV;
     __m512 qv[NV];
     for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(q + 16 * v);
-    float max_score = -FLT_MAX;
-    for (int64_t t = 0; t < n_visible; ++t) {
-        const float s = dot_rows(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim, NV) * scale;
-        scratch[t] = s;
-        max_score = s > max_score ? s : max_score;
+    // Scores four cells per step: four independent chains keep the FMA units busy where one cell's
+    // chain of NV dependent FMAs would leave them waiting.
+    int64_t t = 0;
+    for (; t + 4 <= n_visible; t += 4) {
+        const __m512 a0 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim);
+        const __m512 a1 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim);
+        const __m512 a2 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 2]) * head_dim);
+        const __m512 a3 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 3]) * head_dim);
+        scratch[t] = _mm512_reduce_add_ps(a0) * scale;
+        scratch[t + 1] = _mm512_reduce_add_ps(a1) * scale;
+        scratch[t + 2] = _mm512_reduce_add_ps(a2) * scale;
+        scratch[t + 3] = _mm512_reduce_add_ps(a3) * scale;
     }
-    const float inv = softmax_in_place(scratch, n_visible, max_score);
+    for (; t < n_visible; ++t)
+        scratch[t] = _mm512_reduce_add_ps(dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim)) * scale;
+    float max_score = -FLT_MAX;
+    for (t = 0; t < n_visible; ++t) max_score = scratch[t] > max_score ? scratch[t] : max_score;
+    const float inv = softmax_avx512(scratch, n_visible, max_score);
     __m512 acc[NV];
     for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
     for (int64_t t = 0; t < n_visible; ++t) {
