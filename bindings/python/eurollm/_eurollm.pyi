@@ -299,6 +299,7 @@ class TrainerParams(_Params):
     max_grad_norm: float
     seed: int
     n_threads: int
+    precision: Precision
     def __init__(self, **kwargs: Any) -> None: ...
     @staticmethod
     def from_checkpoint(dir: _Path) -> "TrainerParams": ...

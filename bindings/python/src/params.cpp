@@ -263,6 +263,12 @@ void register_params(py::module_ &m) {
     add_field(tp, "max_grad_norm", &TrainerParams::max_grad_norm, "Global-norm clipping (default 1.0; 0 = off).");
     add_field(tp, "seed", &TrainerParams::seed, "LoRA initialisation and dropout seed (default 0).");
     add_field(tp, "n_threads", &TrainerParams::n_threads, "CPU threads; 0 = one per core.");
+    add_field<TrainerParams, eurollm_trainer_params, eurollm_precision>(
+        tp, "precision", &TrainerParams::precision,
+        "Precision.EXACT (float32 gradients, default) or Precision.BF16 (bf16 products, float32 master "
+        "weights and moments); not recorded in checkpoints.",
+        [](eurollm_precision v) { return enum_value("Precision", v); },
+        [](py::handle v) { return static_cast<eurollm_precision>(enum_arg(v, enum_value("Precision", 0), "precision")); });
     tp.def_static("from_checkpoint", [](py::object dir) {
         TrainerParams p;
         const std::string d = path_arg(dir);

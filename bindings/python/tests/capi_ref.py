@@ -52,7 +52,7 @@ class TrainerParams(C.Structure):
                 ("beta2", C.c_float), ("eps", C.c_float), ("weight_decay", C.c_float), ("schedule", C.c_int),
                 ("warmup_steps", C.c_int32), ("total_steps", C.c_int32), ("min_lr_ratio", C.c_float),
                 ("micro_batch", C.c_int32), ("max_grad_norm", C.c_float), ("seed", C.c_uint64),
-                ("n_threads", C.c_int32)]
+                ("n_threads", C.c_int32), ("precision", C.c_int)]
 
 
 class TrainResult(C.Structure):

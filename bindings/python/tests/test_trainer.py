@@ -87,6 +87,20 @@ def test_training_lowers_the_loss_and_step_reports_the_pre_step_loss(model, batc
         assert tr.evaluate(batch) < before and last.step == 16
 
 
+def test_bf16_precision_steps_track_exact(model, batch):
+    assert eurollm.TrainerParams().precision is eurollm.Precision.EXACT
+    assert eurollm.TrainerParams(precision="bf16").precision is eurollm.Precision.BF16
+    with pytest.raises(ValueError):
+        eurollm.TrainerParams(precision="fp8")
+    kw = dict(mode="lora", lr=5e-3, lora_targets=eurollm.LoraTarget.ALL, n_threads=1)
+    with eurollm.Trainer(model, **kw) as exact, eurollm.Trainer(model, precision=eurollm.Precision.BF16, **kw) as bf16:
+        for _ in range(4):
+            a, b = exact.step(batch), bf16.step(batch)
+            # bf16 operands: the same training run to within bf16 rounding of the products.
+            assert b.loss == pytest.approx(a.loss, rel=2e-2) and b.grad_norm == pytest.approx(a.grad_norm, rel=5e-2)
+        assert bf16.evaluate(batch) == pytest.approx(exact.evaluate(batch), rel=2e-2)
+
+
 def test_gradients_and_moments(model, batch):
     with eurollm.Trainer(model, mode="lora", lora_targets=eurollm.LoraTarget.Q, n_threads=1) as tr:
         loss = tr.compute_gradients(batch)

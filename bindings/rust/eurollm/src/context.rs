@@ -28,7 +28,11 @@ pub enum Precision {
 }
 
 impl Precision {
-    fn to_raw(self) -> sys::eurollm_precision {
+    pub(crate) fn from_raw(p: sys::eurollm_precision) -> Precision {
+        if p == sys::eurollm_precision::EUROLLM_PRECISION_BF16 { Precision::Bf16 } else { Precision::Exact }
+    }
+
+    pub(crate) fn to_raw(self) -> sys::eurollm_precision {
         match self {
             Precision::Exact => sys::eurollm_precision::EUROLLM_PRECISION_EXACT,
             Precision::Bf16 => sys::eurollm_precision::EUROLLM_PRECISION_BF16,

@@ -13,6 +13,7 @@ use eurollm_sys as sys;
 
 use crate::error::{check, cstr_lossy, invalid, Error, ErrorKind, Result};
 use crate::ffi::{c_path, catch_callback_panic, fill_buffer, resume_callback_panic};
+use crate::context::Precision;
 use crate::model::{Model, ModelParams};
 
 /// The label of a position that is not trained on (Hugging Face's -100).
@@ -120,6 +121,9 @@ pub struct TrainerParams {
     pub seed: u64,
     /// CPU threads; 0 = one per core (default).
     pub n_threads: i32,
+    /// [`Precision::Exact`] (float32 gradients, default) or [`Precision::Bf16`] (bf16 products,
+    /// float32 master weights and moments). Not recorded in checkpoints: set it again on resume.
+    pub precision: Precision,
 }
 
 fn raw_trainer_params() -> sys::eurollm_trainer_params {
@@ -153,7 +157,7 @@ impl TrainerParams {
         mode: TrainMode, lora_rank: i32, lora_alpha: f32, lora_dropout: f32, lora_targets: LoraTargets,
         lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, schedule: LrSchedule,
         warmup_steps: i32, total_steps: i32, min_lr_ratio: f32, micro_batch: i32, max_grad_norm: f32,
-        seed: u64, n_threads: i32,
+        seed: u64, n_threads: i32, precision: Precision,
     }
 
     /// The mode, LoRA shape and hyper-parameters recorded in the latest valid checkpoint under
@@ -190,6 +194,7 @@ impl TrainerParams {
             max_grad_norm: r.max_grad_norm,
             seed: r.seed,
             n_threads: r.n_threads,
+            precision: Precision::from_raw(r.precision),
         }
     }
 
@@ -220,6 +225,7 @@ impl TrainerParams {
         r.max_grad_norm = self.max_grad_norm;
         r.seed = self.seed;
         r.n_threads = self.n_threads;
+        r.precision = self.precision.to_raw();
         r
     }
 }

@@ -9,7 +9,7 @@ mod common;
 use eurollm::trainer::{
     adapter_merge, Dataset, LoraTargets, TensorPart, TrainMode, Trainer, TrainerParams, IGNORE_LABEL,
 };
-use eurollm::{ContextParams, ErrorKind, Model, ModelParams};
+use eurollm::{ContextParams, ErrorKind, Model, ModelParams, Precision};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("eurollm-rs-train-{}-{name}", std::process::id()));
@@ -69,6 +69,22 @@ fn a_fresh_lora_trainer_is_the_base_model_and_its_loss_is_the_cross_entropy() {
     let (want, want_n) = cross_entropy(&t, &labels[..len], model.n_vocab());
     assert_eq!(n, want_n);
     assert!((loss - want).abs() < 1e-4 * want.max(1.0), "{loss} vs {want}");
+}
+
+#[test]
+fn bf16_precision_tracks_exact() {
+    let Some(dir) = common::stories("bf16_precision_tracks_exact") else { return };
+    assert_eq!(TrainerParams::default().precision, Precision::Exact);
+    let model = Model::load(dir).unwrap();
+    let (tokens, labels, len) = batch(&model);
+    let mut exact = Trainer::new(&model, &lora()).unwrap();
+    let mut bf16 = Trainer::new(&model, &lora().precision(Precision::Bf16)).unwrap();
+    for step in 1..=4 {
+        let a = exact.step(&tokens, &labels, len).unwrap();
+        let b = bf16.step(&tokens, &labels, len).unwrap();
+        // bf16 products: the same run to within their rounding, not bit for bit.
+        assert!((a.loss - b.loss).abs() < 2e-2 * a.loss, "step {step}: {} vs {}", a.loss, b.loss);
+    }
 }
 
 #[test]
