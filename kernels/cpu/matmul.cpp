@@ -142,6 +142,16 @@ EUROLLM_AVX512 inline void store_tile(__m512 (&acc)[RX][RW], float *out) {
     }
 }
 
+// Decode (one activation row) streams each weight row once; a row is often one 4 KiB page, where
+// the hardware prefetcher stops and starts again. While a tile's rows are read, the next tile's rows
+// (the rw rows that follow) are asked for at the same offset, one cache line per `step` bytes read.
+template <int rw, typename W>
+inline void prefetch_next_rows(const W *w, int64_t ws, int64_t e, size_t step) {
+    const auto *p = reinterpret_cast<const char *>(w + e);
+    if ((reinterpret_cast<uintptr_t>(p) & 63) >= step) return;  // once per line
+    for (int c = 0; c < rw; ++c) _mm_prefetch(reinterpret_cast<const char *>(w + (rw + c) * ws + e), _MM_HINT_T0);
+}
+
 // ---- AVX512-BF16: bf16 weights against TERMS-term bf16 activations (2: hi, lo; 1: rounded) ----
 template <int N_TERMS>
 struct bf16_kernel {
@@ -165,6 +175,7 @@ struct bf16_kernel {
                                             : static_cast<__mmask32>((1ull << (k - e)) - 1);
             __m512bh wv[rw];
             for (int c = 0; c < rw; ++c) wv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + c * ws + e);
+            if constexpr (rx == 1) prefetch_next_rows<rw>(w, ws, e, 64);
             for (int r = 0; r < rx; ++r) {
                 const __m512bh hi = (__m512bh)_mm512_loadu_si512(x + r * xs + e);
                 for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], hi, wv[c]);
@@ -210,6 +221,7 @@ struct f32x_kernel {
                                             : static_cast<__mmask16>((1u << (k - e)) - 1u);
             __m512 wv[rw];
             for (int c = 0; c < rw; ++c) wv[c] = load16<W>(w + c * ws + e, m);
+            if constexpr (rx == 1) prefetch_next_rows<rw>(w, ws, e, 16 * sizeof(W));
             for (int r = 0; r < rx; ++r) {
                 const __m512 xv = _mm512_loadu_ps(x + r * xs + e);
                 for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
