@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "cpu/isa.h"
+#include "cpu/simd.h"
 #include "kernels.h"
 
 #if defined(__x86_64__)
@@ -51,40 +52,20 @@ void attention_row_scalar(const float *q, const float *k_cache, const float *v_c
 
 constexpr int kMaxVecs = 16;  // head_dim <= 256
 
-// exp(x) for x <= 0 (scores minus their maximum): x = n ln2 + r with |r| <= ln2 / 2, a degree-7
-// Taylor polynomial in r (truncation below 2^-27 relative), then scaled by 2^n; under -87 the
-// result is 0 (below the smallest normal float). Within 2 ulp of std::exp.
-EUROLLM_ATT_AVX512 inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln2 split: hi exact in n * hi
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 // scratch[0, n) = exp(scratch - max), 16 at a time; returns 1 / their sum, summed in double.
 EUROLLM_ATT_AVX512 float softmax_avx512(float *scratch, int64_t n, float max_score) {
     const __m512 m = _mm512_set1_ps(max_score);
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
     int64_t t = 0;
     for (; t + 16 <= n; t += 16) {
-        const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(scratch + t), m));
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(scratch + t), m));
         _mm512_storeu_ps(scratch + t, e);
         lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
     }
     if (t < n) {
         const __mmask16 k = static_cast<__mmask16>((1u << (n - t)) - 1u);
-        const __m512 e = _mm512_maskz_mov_ps(k, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scratch + t), m)));
+        const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scratch + t), m)));
         _mm512_mask_storeu_ps(scratch + t, k, e);
         lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));

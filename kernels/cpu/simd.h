@@ -1,5 +1,5 @@
-// The x86 SIMD prologue of the training kernels' translation units: the intrinsics, the warnings
-// GCC 12 gets wrong on them, and the mask of a vector's tail.
+// The x86 SIMD prologue of the CPU kernels' translation units: the intrinsics, the warnings GCC 12
+// gets wrong on them, the mask of a vector's tail and a vector exp.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,25 @@ namespace eurollm::kernels {
 inline __mmask16 tail_mask16(int64_t rest) {
     return rest >= 16 ? static_cast<__mmask16>(0xffff)
                       : rest > 0 ? static_cast<__mmask16>((1u << rest) - 1u) : static_cast<__mmask16>(0);
+}
+
+// exp(x) = 2^k * p(r), k = round(x / ln 2), r = x - k ln 2 (ln 2 in two parts), p of degree 6;
+// scalef gives 0 / inf past the f32 range. NaN stays NaN.
+__attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
+    const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
+    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), xc);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187045e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512 e = _mm512_scalef_ps(p, k);
+    return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
 }
 
 }  // namespace eurollm::kernels
