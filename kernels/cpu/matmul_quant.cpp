@@ -438,11 +438,14 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
             const uint8_t *grp = packed ? packed + g * gb : own;
             if (!packed) pack_group(canonical, Q4, rows, kb, g, own);
             const int64_t c0 = std::max(j0, g * kGroupRows), c1 = std::min(j1, (g + 1) * kGroupRows);
-            auto write = [&](int64_t i, int rx) {
+            auto write = [&](int64_t i, int rx) {  // out holds columns g * 16 .. g * 16 + 15
                 for (int r = 0; r < rx; ++r) {
                     float *yr = y + (i + r) * ldy;
-                    const float *o = out + r * kGroupRows - g * kGroupRows;
-                    for (int64_t c = c0; c < c1; ++c) yr[c] = bias ? o[c] + bias[c] : o[c];
+                    const float *o = out + r * kGroupRows;
+                    for (int64_t c = c0; c < c1; ++c) {
+                        const float v = o[c - g * kGroupRows];
+                        yr[c] = bias ? v + bias[c] : v;
+                    }
                 }
             };
             int64_t i = i0;
