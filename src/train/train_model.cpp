@@ -248,7 +248,9 @@ void train_model::mm(const float *x, int64_t n, const tensor_ref &w, const float
             kernels::matmul_prepare(x, k, w.type, i0, i1, prep);
         });
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m);
+            // A quantized base packed at load is read as packed (same bits; no repacking per step).
+            if (w.packed) kernels::matmul_packed(prep, n, k, w.packed, w.type, bias, j0, j1, y, m);
+            else kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m);
         });
     } else {
         pool_.parallel_for(n, row_grain(n, nt), [&](int64_t i0, int64_t i1) {
