@@ -1,6 +1,7 @@
-// One query row against the KV cache: scores, a max-subtracted softmax, the weighted sum of values.
-// The AVX-512 path keeps q and the output row in registers (head_dim a multiple of 16, at most 256)
-// and scores four cells per step; the scalar path is the reference and serves every other shape.
+// The query heads of one row that share a kv head, against the KV cache: scores, a max-subtracted
+// softmax, the weighted sum of values. The AVX-512 path keeps q and the output rows in registers
+// (head_dim a multiple of 16, at most 256) and reads each key and value row once for two heads; the
+// scalar path is the reference and serves every other shape.
 #include <cfloat>
 #include <cmath>
 
@@ -86,17 +87,15 @@ EUROLLM_ATT_AVX512 inline __m512 dot_lanes(const __m512 *qv, const float *kr) {
     return _mm512_add_ps(even, odd);
 }
 
+// Scores cells [0, n) of one head into scratch (times scale) and returns their maximum. Four cells
+// per step: four independent chains keep the FMA units busy where one cell's chain of NV dependent
+// FMAs would leave them waiting.
 template <int NV>
-EUROLLM_ATT_AVX512 void attention_row_avx512(const float *q, const float *k_cache, const float *v_cache,
-                                             const int32_t *cells, int64_t n_visible, float scale, float *scratch,
-                                             float *out) {
+EUROLLM_ATT_AVX512 float score_one(const __m512 *qv, const float *k_cache, const int32_t *cells, int64_t n,
+                                   float scale, float *scratch) {
     constexpr int64_t head_dim = 16 * NV;
-    __m512 qv[NV];
-    for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(q + 16 * v);
-    // Scores four cells per step: four independent chains keep the FMA units busy where one cell's
-    // chain of NV dependent FMAs would leave them waiting.
     int64_t t = 0;
-    for (; t + 4 <= n_visible; t += 4) {
+    for (; t + 4 <= n; t += 4) {
         const __m512 a0 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim);
         const __m512 a1 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim);
         const __m512 a2 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 2]) * head_dim);
@@ -106,39 +105,135 @@ EUROLLM_ATT_AVX512 void attention_row_avx512(const float *q, const float *k_cach
         scratch[t + 2] = _mm512_reduce_add_ps(a2) * scale;
         scratch[t + 3] = _mm512_reduce_add_ps(a3) * scale;
     }
-    for (; t < n_visible; ++t)
+    for (; t < n; ++t)
         scratch[t] = _mm512_reduce_add_ps(dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim)) * scale;
     float max_score = -FLT_MAX;
-    for (t = 0; t < n_visible; ++t) max_score = scratch[t] > max_score ? scratch[t] : max_score;
-    const float inv = softmax_avx512(scratch, n_visible, max_score);
-    __m512 acc[NV];
-    for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
-    for (int64_t t = 0; t < n_visible; ++t) {
-        const __m512 p = _mm512_set1_ps(scratch[t] * inv);
-        const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
-        for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * v), acc[v]);
-    }
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + 16 * v, acc[v]);
+    for (t = 0; t < n; ++t) max_score = scratch[t] > max_score ? scratch[t] : max_score;
+    return max_score;
 }
 
-using row_fn = void (*)(const float *, const float *, const float *, const int32_t *, int64_t, float, float *,
-                        float *);
-constexpr row_fn kAvx512Rows[kMaxVecs] = {
-    attention_row_avx512<1>,  attention_row_avx512<2>,  attention_row_avx512<3>,  attention_row_avx512<4>,
-    attention_row_avx512<5>,  attention_row_avx512<6>,  attention_row_avx512<7>,  attention_row_avx512<8>,
-    attention_row_avx512<9>,  attention_row_avx512<10>, attention_row_avx512<11>, attention_row_avx512<12>,
-    attention_row_avx512<13>, attention_row_avx512<14>, attention_row_avx512<15>, attention_row_avx512<16>};
+// The same scores for two heads that share a kv head: each key row is loaded once for both, two
+// cells per step; each head's arithmetic is exactly dot_lanes' (so a head's bits do not depend on
+// whether it was scored alone or in a pair).
+template <int NV>
+EUROLLM_ATT_AVX512 void score_two(const __m512 *qa, const __m512 *qb, const float *k_cache, const int32_t *cells,
+                                  int64_t n, float scale, float *sa, float *sb, float *max_a, float *max_b) {
+    constexpr int64_t head_dim = 16 * NV;
+    int64_t t = 0;
+    for (; t + 2 <= n; t += 2) {
+        const float *k0 = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
+        const float *k1 = k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim;
+        __m512 ae0, ao0, be0, bo0, ae1, ao1, be1, bo1;
+        {
+            const __m512 x0 = _mm512_loadu_ps(k0), y0 = _mm512_loadu_ps(k1);
+            ae0 = _mm512_mul_ps(qa[0], x0), be0 = _mm512_mul_ps(qb[0], x0);
+            ae1 = _mm512_mul_ps(qa[0], y0), be1 = _mm512_mul_ps(qb[0], y0);
+            if (NV > 1) {
+                const __m512 x1 = _mm512_loadu_ps(k0 + 16), y1 = _mm512_loadu_ps(k1 + 16);
+                ao0 = _mm512_mul_ps(qa[1], x1), bo0 = _mm512_mul_ps(qb[1], x1);
+                ao1 = _mm512_mul_ps(qa[1], y1), bo1 = _mm512_mul_ps(qb[1], y1);
+            } else {
+                ao0 = bo0 = ao1 = bo1 = _mm512_setzero_ps();
+            }
+        }
+        for (int v = 2; v < NV; v += 2) {
+            const __m512 x = _mm512_loadu_ps(k0 + 16 * v), y = _mm512_loadu_ps(k1 + 16 * v);
+            ae0 = _mm512_fmadd_ps(qa[v], x, ae0), be0 = _mm512_fmadd_ps(qb[v], x, be0);
+            ae1 = _mm512_fmadd_ps(qa[v], y, ae1), be1 = _mm512_fmadd_ps(qb[v], y, be1);
+            if (v + 1 < NV) {
+                const __m512 x1 = _mm512_loadu_ps(k0 + 16 * (v + 1)), y1 = _mm512_loadu_ps(k1 + 16 * (v + 1));
+                ao0 = _mm512_fmadd_ps(qa[v + 1], x1, ao0), bo0 = _mm512_fmadd_ps(qb[v + 1], x1, bo0);
+                ao1 = _mm512_fmadd_ps(qa[v + 1], y1, ao1), bo1 = _mm512_fmadd_ps(qb[v + 1], y1, bo1);
+            }
+        }
+        sa[t] = _mm512_reduce_add_ps(_mm512_add_ps(ae0, ao0)) * scale;
+        sb[t] = _mm512_reduce_add_ps(_mm512_add_ps(be0, bo0)) * scale;
+        sa[t + 1] = _mm512_reduce_add_ps(_mm512_add_ps(ae1, ao1)) * scale;
+        sb[t + 1] = _mm512_reduce_add_ps(_mm512_add_ps(be1, bo1)) * scale;
+    }
+    for (; t < n; ++t) {
+        const float *kr = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
+        sa[t] = _mm512_reduce_add_ps(dot_lanes<NV>(qa, kr)) * scale;
+        sb[t] = _mm512_reduce_add_ps(dot_lanes<NV>(qb, kr)) * scale;
+    }
+    float ma = -FLT_MAX, mb = -FLT_MAX;
+    for (t = 0; t < n; ++t) {
+        ma = sa[t] > ma ? sa[t] : ma;
+        mb = sb[t] > mb ? sb[t] : mb;
+    }
+    *max_a = ma, *max_b = mb;
+}
+
+// Heads [0, n_heads) of one query row that share a kv head: in pairs while their q vectors and
+// accumulators fit in the registers (head_dim <= 128), one at a time otherwise.
+template <int NV>
+EUROLLM_ATT_AVX512 void attention_heads_avx512(const float *q, int64_t n_heads, const float *k_cache,
+                                               const float *v_cache, const int32_t *cells, int64_t n_visible,
+                                               float scale, float *scratch, float *out) {
+    constexpr int64_t head_dim = 16 * NV;
+    int64_t h = 0;
+    for (; NV <= 8 && h + 2 <= n_heads; h += 2) {
+        __m512 qa[NV], qb[NV];
+        for (int v = 0; v < NV; ++v) {
+            qa[v] = _mm512_loadu_ps(q + h * head_dim + 16 * v);
+            qb[v] = _mm512_loadu_ps(q + (h + 1) * head_dim + 16 * v);
+        }
+        float *sa = scratch + h * n_visible, *sb = sa + n_visible;
+        float max_a, max_b;
+        score_two<NV>(qa, qb, k_cache, cells, n_visible, scale, sa, sb, &max_a, &max_b);
+        const float inv_a = softmax_avx512(sa, n_visible, max_a), inv_b = softmax_avx512(sb, n_visible, max_b);
+        __m512 acc_a[NV], acc_b[NV];
+        for (int v = 0; v < NV; ++v) acc_a[v] = acc_b[v] = _mm512_setzero_ps();
+        for (int64_t t = 0; t < n_visible; ++t) {
+            const __m512 pa = _mm512_set1_ps(sa[t] * inv_a), pb = _mm512_set1_ps(sb[t] * inv_b);
+            const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
+            for (int v = 0; v < NV; ++v) {
+                const __m512 x = _mm512_loadu_ps(vr + 16 * v);
+                acc_a[v] = _mm512_fmadd_ps(pa, x, acc_a[v]);
+                acc_b[v] = _mm512_fmadd_ps(pb, x, acc_b[v]);
+            }
+        }
+        for (int v = 0; v < NV; ++v) {
+            _mm512_storeu_ps(out + h * head_dim + 16 * v, acc_a[v]);
+            _mm512_storeu_ps(out + (h + 1) * head_dim + 16 * v, acc_b[v]);
+        }
+    }
+    for (; h < n_heads; ++h) {
+        __m512 qv[NV];
+        for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(q + h * head_dim + 16 * v);
+        float *s = scratch + h * n_visible;
+        const float inv = softmax_avx512(s, n_visible, score_one<NV>(qv, k_cache, cells, n_visible, scale, s));
+        __m512 acc[NV];
+        for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
+        for (int64_t t = 0; t < n_visible; ++t) {
+            const __m512 p = _mm512_set1_ps(s[t] * inv);
+            const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
+            for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * v), acc[v]);
+        }
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + h * head_dim + 16 * v, acc[v]);
+    }
+}
+
+using heads_fn = void (*)(const float *, int64_t, const float *, const float *, const int32_t *, int64_t, float,
+                          float *, float *);
+constexpr heads_fn kAvx512Heads[kMaxVecs] = {
+    attention_heads_avx512<1>,  attention_heads_avx512<2>,  attention_heads_avx512<3>,  attention_heads_avx512<4>,
+    attention_heads_avx512<5>,  attention_heads_avx512<6>,  attention_heads_avx512<7>,  attention_heads_avx512<8>,
+    attention_heads_avx512<9>,  attention_heads_avx512<10>, attention_heads_avx512<11>, attention_heads_avx512<12>,
+    attention_heads_avx512<13>, attention_heads_avx512<14>, attention_heads_avx512<15>, attention_heads_avx512<16>};
 #endif
 
 }  // namespace
 
-void attention_row(const float *q, const float *k_cache, const float *v_cache, int64_t head_dim,
-                   const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out) {
+void attention_heads(const float *q, int64_t n_heads, const float *k_cache, const float *v_cache, int64_t head_dim,
+                     const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out) {
 #if defined(__x86_64__)
     if (cpu_isa() == isa::avx512 && head_dim % 16 == 0 && head_dim / 16 >= 1 && head_dim / 16 <= kMaxVecs)
-        return kAvx512Rows[head_dim / 16 - 1](q, k_cache, v_cache, cells, n_visible, scale, scratch, out);
+        return kAvx512Heads[head_dim / 16 - 1](q, n_heads, k_cache, v_cache, cells, n_visible, scale, scratch, out);
 #endif
-    attention_row_scalar(q, k_cache, v_cache, head_dim, cells, n_visible, scale, scratch, out);
+    for (int64_t h = 0; h < n_heads; ++h)
+        attention_row_scalar(q + h * head_dim, k_cache, v_cache, head_dim, cells, n_visible, scale,
+                             scratch + h * n_visible, out + h * head_dim);
 }
 
 }  // namespace eurollm::kernels

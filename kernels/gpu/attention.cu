@@ -4,7 +4,7 @@
 //   q: [n, n_head * head_dim]; k, v: [n_head_kv, kv_stride, head_dim]; out like q.
 //   Row i sees the cells cells[row_begin[i] .. row_begin[i + 1]) (causal mask, sequence membership
 //   and sliding window applied by the KV cache); head h reads kv head h / (n_head / n_head_kv). As
-//   kernels::attention_row: s_t = (q . k_cell(t)) * scale, a max-subtracted softmax with the sum in
+//   kernels::attention_heads: s_t = (q . k_cell(t)) * scale, a max-subtracted softmax with the sum in
 //   double, out = sum_t p_t v_cell(t).
 //   1. warps take keys t (strided); lanes split head_dim; the score goes to scratch
 //   2. block max, then p_t = exp(s_t - max) in place and the block sum in double

@@ -88,17 +88,17 @@ public:
         const int64_t group = a.n_head / a.n_head_kv;
         int64_t widest = 1;
         for (int64_t i = 0; i < a.n; ++i) widest = std::max(widest, a.row_begin[i + 1] - a.row_begin[i]);
-        // One task per (row, head); each thread keeps its own score buffer.
-        pool_.parallel_for(a.n * a.n_head, 1, [&](int64_t t0, int64_t t1) {
+        // One task per (row, kv head): the query heads sharing a kv head read its cache rows once.
+        pool_.parallel_for(a.n * a.n_head_kv, 1, [&](int64_t t0, int64_t t1) {
             thread_local std::vector<float> scratch;
-            if (static_cast<int64_t>(scratch.size()) < widest) scratch.resize(static_cast<size_t>(widest));
+            if (static_cast<int64_t>(scratch.size()) < group * widest) scratch.resize(static_cast<size_t>(group * widest));
             for (int64_t t = t0; t < t1; ++t) {
-                const int64_t i = t / a.n_head, h = t % a.n_head, kvh = h / group;
+                const int64_t i = t / a.n_head_kv, kvh = t % a.n_head_kv, h = kvh * group;
                 const float *kh = a.k + kvh * a.kv_stride * a.head_dim;
                 const float *vh = a.v + kvh * a.kv_stride * a.head_dim;
-                kernels::attention_row(a.q + (i * a.n_head + h) * a.head_dim, kh, vh, a.head_dim,
-                                       a.cells + a.row_begin[i], a.row_begin[i + 1] - a.row_begin[i], a.scale,
-                                       scratch.data(), a.out + (i * a.n_head + h) * a.head_dim);
+                kernels::attention_heads(a.q + (i * a.n_head + h) * a.head_dim, group, kh, vh, a.head_dim,
+                                         a.cells + a.row_begin[i], a.row_begin[i + 1] - a.row_begin[i], a.scale,
+                                         scratch.data(), a.out + (i * a.n_head + h) * a.head_dim);
             }
         });
     }

@@ -280,33 +280,48 @@ TEST(RoundPrecision, MatchesRoundedActivationsReference) {
     }
 }
 
-// attention_row against a double-precision softmax(q k^T * scale) v over a shuffled cell list, for
-// head sizes on the vector path (multiples of 16) and off it.
-TEST(Attention, RowMatchesDoubleReference) {
+// attention_heads against a double-precision softmax(q k^T * scale) v over a shuffled cell list, for
+// head sizes on the vector path (multiples of 16) and off it, and for groups of 1 to 5 heads sharing
+// the kv head (pairs and a lone head on the vector path); each head's floats must not depend on the
+// group it was computed in.
+TEST(Attention, HeadsMatchDoubleReference) {
     for (int64_t head_dim : {16, 40, 64, 128, 256}) {
         for (int64_t n_visible : {1, 7, 300}) {
             const int64_t n_cells = n_visible + 5;
-            const auto q = randn(size_t(head_dim), 31);
             const auto k = randn(size_t(n_cells * head_dim), 32);
             const auto v = randn(size_t(n_cells * head_dim), 33);
             std::vector<int32_t> cells(static_cast<size_t>(n_cells));
             for (int64_t t = 0; t < n_cells; ++t) cells[size_t(t)] = int32_t((t * 7 + 3) % n_cells);
             const float scale = 1.0f / std::sqrt(float(head_dim));
-            std::vector<double> p(static_cast<size_t>(n_visible)), ref(static_cast<size_t>(head_dim), 0.0);
-            double mx = -1e300, sum = 0;
-            for (int64_t t = 0; t < n_visible; ++t) {
-                double s = 0;
-                for (int64_t d = 0; d < head_dim; ++d) s += double(q[d]) * k[cells[t] * head_dim + d];
-                p[t] = s * scale;
-                mx = std::max(mx, p[t]);
+            for (int64_t n_heads : {1, 2, 3, 5}) {
+                const auto q = randn(size_t(n_heads * head_dim), 31 + uint32_t(n_heads));
+                std::vector<float> scratch(static_cast<size_t>(n_heads * n_visible));
+                std::vector<float> out(static_cast<size_t>(n_heads * head_dim), NAN);
+                attention_heads(q.data(), n_heads, k.data(), v.data(), head_dim, cells.data(), n_visible, scale,
+                                scratch.data(), out.data());
+                for (int64_t h = 0; h < n_heads; ++h) {
+                    const float *qh = q.data() + h * head_dim;
+                    std::vector<double> p(static_cast<size_t>(n_visible)), ref(static_cast<size_t>(head_dim), 0.0);
+                    double mx = -1e300, sum = 0;
+                    for (int64_t t = 0; t < n_visible; ++t) {
+                        double s = 0;
+                        for (int64_t d = 0; d < head_dim; ++d) s += double(qh[d]) * k[cells[t] * head_dim + d];
+                        p[t] = s * scale;
+                        mx = std::max(mx, p[t]);
+                    }
+                    for (auto &e : p) sum += (e = std::exp(e - mx));
+                    for (int64_t t = 0; t < n_visible; ++t)
+                        for (int64_t d = 0; d < head_dim; ++d) ref[d] += p[t] / sum * v[cells[t] * head_dim + d];
+                    const std::vector<float> got(out.begin() + h * head_dim, out.begin() + (h + 1) * head_dim);
+                    EXPECT_LT(max_rel(got, ref), 1e-5)
+                        << "head_dim=" << head_dim << " n_visible=" << n_visible << " head " << h << "/" << n_heads;
+                    std::vector<float> alone(static_cast<size_t>(head_dim), NAN);
+                    attention_heads(qh, 1, k.data(), v.data(), head_dim, cells.data(), n_visible, scale,
+                                    scratch.data(), alone.data());
+                    for (int64_t d = 0; d < head_dim; ++d)
+                        ASSERT_EQ(alone[d], got[d]) << "head_dim=" << head_dim << " head " << h << "/" << n_heads;
+                }
             }
-            for (auto &e : p) sum += (e = std::exp(e - mx));
-            for (int64_t t = 0; t < n_visible; ++t)
-                for (int64_t d = 0; d < head_dim; ++d) ref[d] += p[t] / sum * v[cells[t] * head_dim + d];
-            std::vector<float> scratch(static_cast<size_t>(n_visible)), out(static_cast<size_t>(head_dim), NAN);
-            attention_row(q.data(), k.data(), v.data(), head_dim, cells.data(), n_visible, scale, scratch.data(),
-                          out.data());
-            EXPECT_LT(max_rel(out, ref), 1e-5) << "head_dim=" << head_dim << " n_visible=" << n_visible;
         }
     }
 }
