@@ -244,9 +244,9 @@ EUROLLM_API eurollm_status eurollm_dataset_get(const eurollm_dataset *dataset, u
                                                int32_t *labels);
 
 /**
- * @brief Fill params with the mode, LoRA shape and hyper-parameters recorded in the latest valid
- * checkpoint under dir/checkpoints (n_threads and precision are left as they were). IO when there
- * is none.
+ * @brief Fill params with the mode, LoRA shape, hyper-parameters and precision recorded in the
+ * latest valid checkpoint under dir/checkpoints (n_threads is left as it was; a checkpoint written
+ * before precision was recorded reads as EUROLLM_PRECISION_EXACT). IO when there is none.
  */
 EUROLLM_API eurollm_status eurollm_trainer_params_from_checkpoint(const char *dir, eurollm_trainer_params *params);
 

@@ -497,6 +497,8 @@ EUROLLM_API eurollm_status eurollm_trainer_params_from_checkpoint(const char *di
         params->warmup_steps = static_cast<int32_t>(mf.warmup_steps);
         params->total_steps = static_cast<int32_t>(mf.total_steps);
         params->min_lr_ratio = mf.min_lr_ratio;
+        if (params->version >= 2)
+            params->precision = mf.precision == "bf16" ? EUROLLM_PRECISION_BF16 : EUROLLM_PRECISION_EXACT;
         return EUROLLM_OK;
     });
 }

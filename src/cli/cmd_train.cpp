@@ -37,7 +37,7 @@ const char kTrainUsage[] =
     "  -t, --threads N      CPU threads (default: one per core)\n"
     "  --precision P        exact (default: float32 gradients) or bf16 (bf16 products through the bf16\n"
     "                       base, f32 master weights and moments; faster on AVX512-BF16 CPUs);\n"
-    "                       not stored in checkpoints: pass it again with --resume\n"
+    "                       recorded in checkpoints: --resume continues in the run's precision\n"
     "Output in DIR: checkpoints/ (resume), adapter/ (LoRA, PEFT layout) or model/ (full) when the\n"
     "schedule is complete.\n";
 
@@ -127,7 +127,7 @@ int cmd_train(const std::string &path, args &a) {
     std::string data, out, eval_data, log_format = "text";
     long long steps = 100, stop_at = -1, batch = 8, seq_len = 128, save_every = 50, eval_every = 0;
     float eval_fraction = 0.05f;
-    bool resume = false, full = false, lr_set = false;
+    bool resume = false, full = false, lr_set = false, precision_given = false;
     eurollm_trainer_params tp;
     check(eurollm_trainer_params_init(&tp, EUROLLM_TRAINER_PARAMS_VERSION));
     tp.min_lr_ratio = 0.1f;
@@ -168,6 +168,7 @@ int cmd_train(const std::string &path, args &a) {
         else if (opt == "-t" || opt == "--threads") tp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
         else if (opt == "--precision") {
             const std::string s = a.next(opt);
+            precision_given = true;
             if (s == "exact") tp.precision = EUROLLM_PRECISION_EXACT;
             else if (s == "bf16") tp.precision = EUROLLM_PRECISION_BF16;
             else throw usage_error("--precision: exact or bf16");
@@ -207,9 +208,11 @@ int cmd_train(const std::string &path, args &a) {
     if (resume && have_ckpt) {
         const int32_t threads = tp.n_threads;
         const int32_t total = tp.total_steps;
-        check(eurollm_trainer_params_from_checkpoint(out.c_str(), &tp));
+        const eurollm_precision precision = tp.precision;
+        check(eurollm_trainer_params_from_checkpoint(out.c_str(), &tp));  // the run's own precision...
         tp.n_threads = threads;
         tp.total_steps = total;
+        if (precision_given) tp.precision = precision;  // ... unless this command names one
     }
     eurollm_trainer *rt = nullptr;
     check(eurollm_trainer_create(model.get(), &tp, &rt));

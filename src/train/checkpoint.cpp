@@ -31,6 +31,8 @@ const char *schedule_name(schedule_kind k) {
     }
 }
 
+const char *precision_name(precision p) { return p == precision::bf16 ? "bf16" : "exact"; }
+
 std::string step_dir_name(int64_t step) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
@@ -139,6 +141,7 @@ std::string trainer::save_checkpoint(const std::string &root, int keep_last) {
     mf.max_grad_norm = o_.max_grad_norm;
     mf.micro_batch = o_.micro_batch;
     mf.seed = o_.seed;
+    mf.precision = precision_name(o_.model.compute);
     mf.schedule_kind = schedule_name(o_.schedule);
     mf.warmup_steps = o_.warmup_steps;
     mf.total_steps = o_.total_steps;
@@ -259,6 +262,10 @@ void trainer::load_checkpoint(const std::string &root) {
         data_.seed = mf.data_seed;
         if (mf.lr != o_.lr || mf.total_steps != o_.total_steps)
             log(EUROLLM_LOG_WARN, "resuming ", dir, " with different hyper-parameters than it was saved with");
+        const std::string saved = mf.precision.empty() ? "exact" : mf.precision;
+        if (saved != precision_name(o_.model.compute))
+            log(EUROLLM_LOG_WARN, "resuming ", dir, " (trained in ", saved, " precision) in ",
+                precision_name(o_.model.compute), " precision: the losses will not repeat those of an unbroken run");
         return;
     }
     fail(EUROLLM_ERR_IO, ckdir, ": no valid checkpoint:", errors);

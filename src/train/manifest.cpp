@@ -126,6 +126,7 @@ std::string manifest::encode() const {
         h.f32(6, max_grad_norm);
         h.i64(7, micro_batch);
         h.u64(8, seed);
+        h.bytes(9, precision);
         w.bytes(5, h.out);
     }
     {
@@ -192,6 +193,7 @@ manifest manifest::decode(const std::string &bytes) {
                     if (f >= 1 && f <= 6 && wt == 5) { *floats[f - 1] = s.f32(); return true; }
                     if (f == 7 && wt == 0) { m.micro_batch = static_cast<int64_t>(s.varint()); return true; }
                     if (f == 8 && wt == 0) { m.seed = s.varint(); return true; }
+                    if (f == 9 && wt == 2) { m.precision = s.str(); return true; }
                     return false;
                 });
                 return true;

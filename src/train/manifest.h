@@ -26,6 +26,7 @@ struct manifest {
     float lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, max_grad_norm = 0;
     int64_t micro_batch = 0;
     uint64_t seed = 0;
+    std::string precision;  // "exact" | "bf16"; empty (written before the field): exact
     // Schedule
     std::string schedule_kind;
     int64_t warmup_steps = 0, total_steps = 0;

@@ -125,8 +125,10 @@ TEST(Checkpoint, ManifestIsProtobufReadableByProtoc) {
     ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(t.get(), dir.c_str()));
     eurollm_trainer_params p;
     eurollm_trainer_params_init(&p, EUROLLM_TRAINER_PARAMS_VERSION);
+    p.precision = EUROLLM_PRECISION_BF16;  // overwritten by the checkpoint's EXACT
     ASSERT_EQ(EUROLLM_OK, eurollm_trainer_params_from_checkpoint(dir.c_str(), &p));
     EXPECT_EQ(p.mode, EUROLLM_TRAIN_FULL);
+    EXPECT_EQ(p.precision, EUROLLM_PRECISION_EXACT);
     EXPECT_EQ(p.total_steps, 10);
     EXPECT_FLOAT_EQ(p.lr, 1e-3f);
     if (std::system("command -v protoc > /dev/null 2>&1") != 0) GTEST_SKIP() << "protoc is not installed";
@@ -138,6 +140,7 @@ TEST(Checkpoint, ManifestIsProtobufReadableByProtoc) {
     const std::string text = ttest::read_file(out);
     EXPECT_NE(text.find("step: 3"), std::string::npos) << text;
     EXPECT_NE(text.find("mode: \"full\""), std::string::npos) << text;
+    EXPECT_NE(text.find("precision: \"exact\""), std::string::npos) << text;
     EXPECT_NE(text.find("offset: 40"), std::string::npos) << text;
     EXPECT_NE(text.find("name: \"params.safetensors\""), std::string::npos) << text;
     EXPECT_NE(text.find("sha256: \""), std::string::npos) << text;

@@ -55,6 +55,30 @@ TEST(Cli, StopAtThenResumeEqualsOneRun) {
     EXPECT_EQ(0, access((dir + "/a/model/model.safetensors").c_str(), F_OK));  // full: the model at the end
 }
 
+// The checkpoint records the run's precision: a BF16 run resumed without --precision continues in
+// BF16 (an EXACT continuation would give other losses, as the EXACT run shows).
+TEST(Cli, ResumeKeepsTheRunsPrecision) {
+    const std::string dir = ttest::scratch_dir() + "/cli_precision";
+    run("rm -rf '" + dir + "' && mkdir -p '" + dir + "'");
+    const std::string lora = "--lora r=4,alpha=8,targets=q,v --lr 1e-2 --log-format json";
+    ASSERT_EQ(0, run(train_cmd(dir + "/a", lora + " --precision bf16", 6) + " > '" + dir + "/a.jsonl'"));
+    ASSERT_EQ(0, run(train_cmd(dir + "/e", lora, 6) + " > '" + dir + "/e.jsonl'"));
+    ASSERT_EQ(0, run(train_cmd(dir + "/b", lora + " --precision bf16 --stop-at 3", 6) + " > '" + dir + "/b1.jsonl'"));
+    ASSERT_EQ(0, run(train_cmd(dir + "/b", lora + " --resume", 6) + " > '" + dir + "/b2.jsonl'"));
+    auto losses = [](const std::vector<nlohmann::json> &lines) {
+        std::vector<std::string> out;
+        for (const auto &j : lines)
+            if (j.contains("loss")) out.push_back(j["loss"].dump());
+        return out;
+    };
+    auto b = json_lines(dir + "/b1.jsonl"), b2 = json_lines(dir + "/b2.jsonl");
+    b.insert(b.end(), b2.begin(), b2.end());
+    const auto la = losses(json_lines(dir + "/a.jsonl")), le = losses(json_lines(dir + "/e.jsonl"));
+    ASSERT_EQ(la.size(), 6u);
+    EXPECT_NE(std::vector<std::string>(la.begin() + 3, la.end()), std::vector<std::string>(le.begin() + 3, le.end()));
+    EXPECT_EQ(la, losses(b));
+}
+
 TEST(Cli, KilledRunResumesToTheEnd) {
     const std::string dir = ttest::scratch_dir() + "/cli_kill";
     run("rm -rf '" + dir + "' && mkdir -p '" + dir + "'");

@@ -189,8 +189,7 @@ TEST(PrecisionTrainer, Stories260KLoraBf16LowersHeldOutLossAndResumesBitwise) {
             eurollm_trainer_params q;
             eurollm_trainer_params_init(&q, EUROLLM_TRAINER_PARAMS_VERSION);
             EXPECT_EQ(EUROLLM_OK, eurollm_trainer_params_from_checkpoint(dir.c_str(), &q)) << eurollm_last_error();
-            EXPECT_EQ(q.precision, EUROLLM_PRECISION_EXACT) << "precision is not recorded: the caller passes it again";
-            q.precision = EUROLLM_PRECISION_BF16;
+            EXPECT_EQ(q.precision, EUROLLM_PRECISION_BF16) << "the checkpoint records the run's precision";
             q.n_threads = 1;
             return q;
         },

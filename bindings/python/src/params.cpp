@@ -266,7 +266,7 @@ void register_params(py::module_ &m) {
     add_field<TrainerParams, eurollm_trainer_params, eurollm_precision>(
         tp, "precision", &TrainerParams::precision,
         "Precision.EXACT (float32 gradients, default) or Precision.BF16 (bf16 products, float32 master "
-        "weights and moments); not recorded in checkpoints.",
+        "weights and moments); recorded in checkpoints (from_checkpoint reads it back).",
         [](eurollm_precision v) { return enum_value("Precision", v); },
         [](py::handle v) { return static_cast<eurollm_precision>(enum_arg(v, enum_value("Precision", 0), "precision")); });
     tp.def_static("from_checkpoint", [](py::object dir) {
@@ -274,7 +274,8 @@ void register_params(py::module_ &m) {
         const std::string d = path_arg(dir);
         check(eurollm_trainer_params_from_checkpoint(d.c_str(), &p));
         return p;
-    }, py::arg("dir"), "The mode, LoRA shape and hyper-parameters recorded in the latest checkpoint under dir/checkpoints.");
+    }, py::arg("dir"), "The mode, LoRA shape, hyper-parameters and precision recorded in the latest checkpoint under "
+       "dir/checkpoints.");
 }
 
 }  // namespace eurollm_py

@@ -175,7 +175,7 @@ def test_merged_models_compute_what_the_trainer_does(model, batch, tmp_path):
 
 
 def test_checkpoints_resume_exactly(model, batch, tmp_path):
-    kw = dict(mode="lora", lora_rank=4, lr=1e-3, n_threads=1, seed=9)
+    kw = dict(mode="lora", lora_rank=4, lr=1e-3, n_threads=1, seed=9, precision="bf16")
     with eurollm.Trainer(model, **kw) as a:
         a.step(batch)
         a.step(batch)
@@ -186,6 +186,7 @@ def test_checkpoints_resume_exactly(model, batch, tmp_path):
         values_a = [a.get_tensor(n) for n in names]
     params = eurollm.TrainerParams.from_checkpoint(tmp_path / "run")
     assert params.mode is eurollm.TrainMode.LORA and params.lora_rank == 4
+    assert params.precision is eurollm.Precision.BF16  # the run's precision comes back with it
     with eurollm.Trainer(model, params, n_threads=1) as b:
         b.load_checkpoint(tmp_path / "run")
         assert b.step_count == 2 and b.data_position == (1, 42, 7)

@@ -160,7 +160,7 @@ impl TrainerParams {
         seed: u64, n_threads: i32, precision: Precision,
     }
 
-    /// The mode, LoRA shape and hyper-parameters recorded in the latest valid checkpoint under
+    /// The mode, LoRA shape, hyper-parameters and precision recorded in the latest valid checkpoint under
     /// `dir/checkpoints` (the other fields keep their defaults); [`ErrorKind::Io`] when there is none.
     pub fn from_checkpoint(dir: impl AsRef<Path>) -> Result<TrainerParams> {
         let dir = c_path(dir.as_ref())?;
