@@ -413,9 +413,9 @@ unsafe extern "C" {
         tokens: *mut i32,
         labels: *mut i32,
     ) -> eurollm_status;
-    /** Fill params with the mode, LoRA shape and hyper-parameters recorded in the latest valid
- checkpoint under dir/checkpoints (n_threads and precision are left as they were). IO when there
- is none.*/
+    /** Fill params with the mode, LoRA shape, hyper-parameters and precision recorded in the
+ latest valid checkpoint under dir/checkpoints (n_threads is left as it was; a checkpoint written
+ before precision was recorded reads as EUROLLM_PRECISION_EXACT). IO when there is none.*/
     pub fn eurollm_trainer_params_from_checkpoint(
         dir: *const ::std::os::raw::c_char,
         params: *mut eurollm_trainer_params,
