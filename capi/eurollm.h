@@ -326,9 +326,14 @@ typedef struct eurollm_context_params {
     uint64_t seed;      /**< default seed for samplers created on this context; default 0 */
     /* version 2 */
     eurollm_precision precision; /**< bf16-weight products; default EUROLLM_PRECISION_EXACT (also for embeddings) */
+    /* version 3 */
+    /** Element type of the KV cache: EUROLLM_WEIGHT_F32 (default; AUTO means F32) or
+     *  EUROLLM_WEIGHT_F16 (half the memory and cache traffic, as llama.cpp's default; keys and values
+     *  are rounded to f16, so logits differ from F32's in their last digits); others INVALID_ARGUMENT. */
+    eurollm_weight_type kv_type;
     /* new fields are appended only, with a version bump */
 } eurollm_context_params;
-#define EUROLLM_CONTEXT_PARAMS_VERSION 2
+#define EUROLLM_CONTEXT_PARAMS_VERSION 3
 
 EUROLLM_API eurollm_status eurollm_context_params_init(eurollm_context_params *params, uint32_t version);
 /**
@@ -395,7 +400,8 @@ EUROLLM_API eurollm_status eurollm_context_seq_logits(eurollm_context *ctx, int3
 /* ---------------------------------------------------------------------------------------------
  * Context state: every sequence's tokens, last logits and KV cache, to a buffer or a file. A state
  * is refused (INVALID_ARGUMENT) when loaded into a context of a different model. Generators
- * (sampler state) are not part of it: create them again after loading.
+ * (sampler state) are not part of it: create them again after loading. Keys and values are saved
+ * as f32 whatever the context's kv_type (F16 widens exactly; an F16 context rounds what it loads).
  * ------------------------------------------------------------------------------------------- */
 
 /** @brief Serialize the state. @param[out] size_out bytes needed; BUFFER_TOO_SMALL when cap is short. */

@@ -105,7 +105,8 @@ size_t model_params_size(uint32_t version) {
     return version >= 2 ? sizeof(eurollm_model_params) : offsetof(eurollm_model_params, weight_type);
 }
 size_t context_params_size(uint32_t version) {
-    return version >= 2 ? sizeof(eurollm_context_params) : offsetof(eurollm_context_params, precision);
+    if (version >= 3) return sizeof(eurollm_context_params);
+    return version >= 2 ? offsetof(eurollm_context_params, kv_type) : offsetof(eurollm_context_params, precision);
 }
 
 eurollm_generator_params generator_params_or_default(const eurollm_generator_params *params) {
@@ -132,6 +133,15 @@ eurollm::kernels::act_precision precision_arg(const eurollm_precision &precision
         case EUROLLM_PRECISION_BF16: return eurollm::kernels::act_precision::round;
     }
     fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown precision ", enum_value(precision));
+}
+
+eurollm::wtype kv_type_arg(const eurollm_weight_type &type) {
+    switch (enum_value(type)) {
+        case EUROLLM_WEIGHT_AUTO:
+        case EUROLLM_WEIGHT_F32: return eurollm::wtype::f32;
+        case EUROLLM_WEIGHT_F16: return eurollm::wtype::f16;
+    }
+    fail(EUROLLM_ERR_INVALID_ARGUMENT, "kv_type ", enum_value(type), " is not a KV cache type (F32 or F16)");
 }
 
 eurollm::sampler_params to_sampler(const eurollm_generator_params &p, uint64_t context_seed) {
@@ -379,6 +389,7 @@ EUROLLM_API eurollm_status eurollm_context_params_init(eurollm_context_params *p
         params->n_threads = 0;
         params->seed = 0;
         if (version >= 2) params->precision = EUROLLM_PRECISION_EXACT;
+        if (version >= 3) params->kv_type = EUROLLM_WEIGHT_F32;
         return EUROLLM_OK;
     });
 }
@@ -396,6 +407,7 @@ EUROLLM_API eurollm_status eurollm_context_init(eurollm_model *model, const euro
         o.n_threads = p.n_threads;
         o.seed = p.seed;
         o.precision = precision_arg(p.precision);
+        o.kv_type = kv_type_arg(p.kv_type);
         std::lock_guard<std::mutex> lock(lifecycle_mutex());
         eurollm_model *m = checked(model, "model");
         auto handle = std::make_unique<eurollm_context>();

@@ -91,10 +91,11 @@ void add_inplace(float *y, const float *x, int64_t e0, int64_t e1);
 
 // Attention of one query row's heads that share a kv head, against the cache cells it may see.
 //   q: [n_heads, head_dim]; k_cache, v_cache: [n_cells, head_dim] for their kv head (row stride
-//   head_dim); cells[0..n_visible) are the visible cell indices, in position order.
-//   out: [n_heads, head_dim]. scratch: at least n_heads * n_visible floats.
+//   head_dim), of kv_type f32 or f16; cells[0..n_visible) are the visible cell indices, in
+//   position order. out: [n_heads, head_dim]. scratch: at least n_heads * n_visible floats.
 // A head's result has the same bits whatever n_heads it was computed with.
-void attention_heads(const float *q, int64_t n_heads, const float *k_cache, const float *v_cache, int64_t head_dim,
-                     const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out);
+void attention_heads(const float *q, int64_t n_heads, const void *k_cache, const void *v_cache, wtype kv_type,
+                     int64_t head_dim, const int32_t *cells, int64_t n_visible, float scale, float *scratch,
+                     float *out);
 
 }  // namespace eurollm::kernels

@@ -1,10 +1,11 @@
 // The query heads of one row that share a kv head, against the KV cache: scores, a max-subtracted
 // softmax, the weighted sum of values. The AVX-512 path keeps q and the output rows in registers
 // (head_dim a multiple of 16, at most 256) and reads each key and value row once for two heads; the
-// scalar path is the reference and serves every other shape.
+// scalar path is the reference and serves every other shape. The cache holds f32 or f16 elements.
 #include <cfloat>
 #include <cmath>
 
+#include "common/math.h"
 #include "cpu/isa.h"
 #include "cpu/simd.h"
 #include "kernels.h"
@@ -28,13 +29,18 @@ float softmax_in_place(float *scratch, int64_t n, float max_score) {
     return static_cast<float>(1.0 / sum);
 }
 
-void attention_row_scalar(const float *q, const float *k_cache, const float *v_cache, int64_t head_dim,
+// A cache element as a float: f32 as is, f16 (the cache's half-size option) widened exactly.
+inline float cache_value(float x) { return x; }
+inline float cache_value(uint16_t h) { return kmath::f16_to_f32(h); }
+
+template <typename KV>
+void attention_row_scalar(const float *q, const KV *k_cache, const KV *v_cache, int64_t head_dim,
                           const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out) {
     float max_score = -FLT_MAX;
     for (int64_t t = 0; t < n_visible; ++t) {
-        const float *kr = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
+        const KV *kr = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
         float s = 0.0f;
-        for (int64_t d = 0; d < head_dim; ++d) s += q[d] * kr[d];
+        for (int64_t d = 0; d < head_dim; ++d) s += q[d] * cache_value(kr[d]);
         s *= scale;
         scratch[t] = s;
         if (s > max_score) max_score = s;
@@ -43,8 +49,8 @@ void attention_row_scalar(const float *q, const float *k_cache, const float *v_c
     for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
     for (int64_t t = 0; t < n_visible; ++t) {
         const float p = scratch[t] * inv;
-        const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
-        for (int64_t d = 0; d < head_dim; ++d) out[d] += p * vr[d];
+        const KV *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
+        for (int64_t d = 0; d < head_dim; ++d) out[d] += p * cache_value(vr[d]);
     }
 }
 
@@ -52,6 +58,11 @@ void attention_row_scalar(const float *q, const float *k_cache, const float *v_c
 #define EUROLLM_ATT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
 
 constexpr int kMaxVecs = 16;  // head_dim <= 256
+
+EUROLLM_ATT_AVX512 inline __m512 load16(const float *p) { return _mm512_loadu_ps(p); }
+EUROLLM_ATT_AVX512 inline __m512 load16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+}
 
 // scratch[0, n) = exp(scratch - max), 16 at a time; returns 1 / their sum, summed in double.
 EUROLLM_ATT_AVX512 float softmax_avx512(float *scratch, int64_t n, float max_score) {
@@ -76,13 +87,13 @@ EUROLLM_ATT_AVX512 float softmax_avx512(float *scratch, int64_t n, float max_sco
 
 // One cell's score: two FMA chains (even and odd vectors of the row), added, then summed across
 // lanes. Every cell takes exactly these steps, alone or four at a time.
-template <int NV>
-EUROLLM_ATT_AVX512 inline __m512 dot_lanes(const __m512 *qv, const float *kr) {
-    __m512 even = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
-    __m512 odd = NV > 1 ? _mm512_mul_ps(qv[1], _mm512_loadu_ps(kr + 16)) : _mm512_setzero_ps();
+template <int NV, typename KV>
+EUROLLM_ATT_AVX512 inline __m512 dot_lanes(const __m512 *qv, const KV *kr) {
+    __m512 even = _mm512_mul_ps(qv[0], load16(kr));
+    __m512 odd = NV > 1 ? _mm512_mul_ps(qv[1], load16(kr + 16)) : _mm512_setzero_ps();
     for (int v = 2; v < NV; v += 2) {
-        even = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(kr + 16 * v), even);
-        if (v + 1 < NV) odd = _mm512_fmadd_ps(qv[v + 1], _mm512_loadu_ps(kr + 16 * (v + 1)), odd);
+        even = _mm512_fmadd_ps(qv[v], load16(kr + 16 * v), even);
+        if (v + 1 < NV) odd = _mm512_fmadd_ps(qv[v + 1], load16(kr + 16 * (v + 1)), odd);
     }
     return _mm512_add_ps(even, odd);
 }
@@ -90,23 +101,23 @@ EUROLLM_ATT_AVX512 inline __m512 dot_lanes(const __m512 *qv, const float *kr) {
 // Scores cells [0, n) of one head into scratch (times scale) and returns their maximum. Four cells
 // per step: four independent chains keep the FMA units busy where one cell's chain of NV dependent
 // FMAs would leave them waiting.
-template <int NV>
-EUROLLM_ATT_AVX512 float score_one(const __m512 *qv, const float *k_cache, const int32_t *cells, int64_t n,
+template <int NV, typename KV>
+EUROLLM_ATT_AVX512 float score_one(const __m512 *qv, const KV *k_cache, const int32_t *cells, int64_t n,
                                    float scale, float *scratch) {
     constexpr int64_t head_dim = 16 * NV;
     int64_t t = 0;
     for (; t + 4 <= n; t += 4) {
-        const __m512 a0 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim);
-        const __m512 a1 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim);
-        const __m512 a2 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 2]) * head_dim);
-        const __m512 a3 = dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t + 3]) * head_dim);
+        const __m512 a0 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim);
+        const __m512 a1 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim);
+        const __m512 a2 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t + 2]) * head_dim);
+        const __m512 a3 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t + 3]) * head_dim);
         scratch[t] = _mm512_reduce_add_ps(a0) * scale;
         scratch[t + 1] = _mm512_reduce_add_ps(a1) * scale;
         scratch[t + 2] = _mm512_reduce_add_ps(a2) * scale;
         scratch[t + 3] = _mm512_reduce_add_ps(a3) * scale;
     }
     for (; t < n; ++t)
-        scratch[t] = _mm512_reduce_add_ps(dot_lanes<NV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim)) * scale;
+        scratch[t] = _mm512_reduce_add_ps(dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim)) * scale;
     float max_score = -FLT_MAX;
     for (t = 0; t < n; ++t) max_score = scratch[t] > max_score ? scratch[t] : max_score;
     return max_score;
@@ -115,21 +126,21 @@ EUROLLM_ATT_AVX512 float score_one(const __m512 *qv, const float *k_cache, const
 // The same scores for two heads that share a kv head: each key row is loaded once for both, two
 // cells per step; each head's arithmetic is exactly dot_lanes' (so a head's bits do not depend on
 // whether it was scored alone or in a pair).
-template <int NV>
-EUROLLM_ATT_AVX512 void score_two(const __m512 *qa, const __m512 *qb, const float *k_cache, const int32_t *cells,
+template <int NV, typename KV>
+EUROLLM_ATT_AVX512 void score_two(const __m512 *qa, const __m512 *qb, const KV *k_cache, const int32_t *cells,
                                   int64_t n, float scale, float *sa, float *sb, float *max_a, float *max_b) {
     constexpr int64_t head_dim = 16 * NV;
     int64_t t = 0;
     for (; t + 2 <= n; t += 2) {
-        const float *k0 = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
-        const float *k1 = k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim;
+        const KV *k0 = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
+        const KV *k1 = k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim;
         __m512 ae0, ao0, be0, bo0, ae1, ao1, be1, bo1;
         {
-            const __m512 x0 = _mm512_loadu_ps(k0), y0 = _mm512_loadu_ps(k1);
+            const __m512 x0 = load16(k0), y0 = load16(k1);
             ae0 = _mm512_mul_ps(qa[0], x0), be0 = _mm512_mul_ps(qb[0], x0);
             ae1 = _mm512_mul_ps(qa[0], y0), be1 = _mm512_mul_ps(qb[0], y0);
             if (NV > 1) {
-                const __m512 x1 = _mm512_loadu_ps(k0 + 16), y1 = _mm512_loadu_ps(k1 + 16);
+                const __m512 x1 = load16(k0 + 16), y1 = load16(k1 + 16);
                 ao0 = _mm512_mul_ps(qa[1], x1), bo0 = _mm512_mul_ps(qb[1], x1);
                 ao1 = _mm512_mul_ps(qa[1], y1), bo1 = _mm512_mul_ps(qb[1], y1);
             } else {
@@ -137,11 +148,11 @@ EUROLLM_ATT_AVX512 void score_two(const __m512 *qa, const __m512 *qb, const floa
             }
         }
         for (int v = 2; v < NV; v += 2) {
-            const __m512 x = _mm512_loadu_ps(k0 + 16 * v), y = _mm512_loadu_ps(k1 + 16 * v);
+            const __m512 x = load16(k0 + 16 * v), y = load16(k1 + 16 * v);
             ae0 = _mm512_fmadd_ps(qa[v], x, ae0), be0 = _mm512_fmadd_ps(qb[v], x, be0);
             ae1 = _mm512_fmadd_ps(qa[v], y, ae1), be1 = _mm512_fmadd_ps(qb[v], y, be1);
             if (v + 1 < NV) {
-                const __m512 x1 = _mm512_loadu_ps(k0 + 16 * (v + 1)), y1 = _mm512_loadu_ps(k1 + 16 * (v + 1));
+                const __m512 x1 = load16(k0 + 16 * (v + 1)), y1 = load16(k1 + 16 * (v + 1));
                 ao0 = _mm512_fmadd_ps(qa[v + 1], x1, ao0), bo0 = _mm512_fmadd_ps(qb[v + 1], x1, bo0);
                 ao1 = _mm512_fmadd_ps(qa[v + 1], y1, ao1), bo1 = _mm512_fmadd_ps(qb[v + 1], y1, bo1);
             }
@@ -152,9 +163,9 @@ EUROLLM_ATT_AVX512 void score_two(const __m512 *qa, const __m512 *qb, const floa
         sb[t + 1] = _mm512_reduce_add_ps(_mm512_add_ps(be1, bo1)) * scale;
     }
     for (; t < n; ++t) {
-        const float *kr = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
-        sa[t] = _mm512_reduce_add_ps(dot_lanes<NV>(qa, kr)) * scale;
-        sb[t] = _mm512_reduce_add_ps(dot_lanes<NV>(qb, kr)) * scale;
+        const KV *kr = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
+        sa[t] = _mm512_reduce_add_ps(dot_lanes<NV, KV>(qa, kr)) * scale;
+        sb[t] = _mm512_reduce_add_ps(dot_lanes<NV, KV>(qb, kr)) * scale;
     }
     float ma = -FLT_MAX, mb = -FLT_MAX;
     for (t = 0; t < n; ++t) {
@@ -166,9 +177,9 @@ EUROLLM_ATT_AVX512 void score_two(const __m512 *qa, const __m512 *qb, const floa
 
 // Heads [0, n_heads) of one query row that share a kv head: in pairs while their q vectors and
 // accumulators fit in the registers (head_dim <= 128), one at a time otherwise.
-template <int NV>
-EUROLLM_ATT_AVX512 void attention_heads_avx512(const float *q, int64_t n_heads, const float *k_cache,
-                                               const float *v_cache, const int32_t *cells, int64_t n_visible,
+template <int NV, typename KV>
+EUROLLM_ATT_AVX512 void attention_heads_avx512(const float *q, int64_t n_heads, const KV *k_cache,
+                                               const KV *v_cache, const int32_t *cells, int64_t n_visible,
                                                float scale, float *scratch, float *out) {
     constexpr int64_t head_dim = 16 * NV;
     int64_t h = 0;
@@ -180,15 +191,15 @@ EUROLLM_ATT_AVX512 void attention_heads_avx512(const float *q, int64_t n_heads, 
         }
         float *sa = scratch + h * n_visible, *sb = sa + n_visible;
         float max_a, max_b;
-        score_two<NV>(qa, qb, k_cache, cells, n_visible, scale, sa, sb, &max_a, &max_b);
+        score_two<NV, KV>(qa, qb, k_cache, cells, n_visible, scale, sa, sb, &max_a, &max_b);
         const float inv_a = softmax_avx512(sa, n_visible, max_a), inv_b = softmax_avx512(sb, n_visible, max_b);
         __m512 acc_a[NV], acc_b[NV];
         for (int v = 0; v < NV; ++v) acc_a[v] = acc_b[v] = _mm512_setzero_ps();
         for (int64_t t = 0; t < n_visible; ++t) {
             const __m512 pa = _mm512_set1_ps(sa[t] * inv_a), pb = _mm512_set1_ps(sb[t] * inv_b);
-            const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
+            const KV *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
             for (int v = 0; v < NV; ++v) {
-                const __m512 x = _mm512_loadu_ps(vr + 16 * v);
+                const __m512 x = load16(vr + 16 * v);
                 acc_a[v] = _mm512_fmadd_ps(pa, x, acc_a[v]);
                 acc_b[v] = _mm512_fmadd_ps(pb, x, acc_b[v]);
             }
@@ -202,38 +213,53 @@ EUROLLM_ATT_AVX512 void attention_heads_avx512(const float *q, int64_t n_heads, 
         __m512 qv[NV];
         for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(q + h * head_dim + 16 * v);
         float *s = scratch + h * n_visible;
-        const float inv = softmax_avx512(s, n_visible, score_one<NV>(qv, k_cache, cells, n_visible, scale, s));
+        const float inv = softmax_avx512(s, n_visible, score_one<NV, KV>(qv, k_cache, cells, n_visible, scale, s));
         __m512 acc[NV];
         for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
         for (int64_t t = 0; t < n_visible; ++t) {
             const __m512 p = _mm512_set1_ps(s[t] * inv);
-            const float *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
-            for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * v), acc[v]);
+            const KV *vr = v_cache + static_cast<int64_t>(cells[t]) * head_dim;
+            for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(p, load16(vr + 16 * v), acc[v]);
         }
         for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + h * head_dim + 16 * v, acc[v]);
     }
 }
 
-using heads_fn = void (*)(const float *, int64_t, const float *, const float *, const int32_t *, int64_t, float,
-                          float *, float *);
-constexpr heads_fn kAvx512Heads[kMaxVecs] = {
-    attention_heads_avx512<1>,  attention_heads_avx512<2>,  attention_heads_avx512<3>,  attention_heads_avx512<4>,
-    attention_heads_avx512<5>,  attention_heads_avx512<6>,  attention_heads_avx512<7>,  attention_heads_avx512<8>,
-    attention_heads_avx512<9>,  attention_heads_avx512<10>, attention_heads_avx512<11>, attention_heads_avx512<12>,
-    attention_heads_avx512<13>, attention_heads_avx512<14>, attention_heads_avx512<15>, attention_heads_avx512<16>};
+template <typename KV>
+using heads_fn = void (*)(const float *, int64_t, const KV *, const KV *, const int32_t *, int64_t, float, float *,
+                          float *);
+template <typename KV>
+constexpr heads_fn<KV> kAvx512Heads[kMaxVecs] = {
+    attention_heads_avx512<1, KV>,  attention_heads_avx512<2, KV>,  attention_heads_avx512<3, KV>,
+    attention_heads_avx512<4, KV>,  attention_heads_avx512<5, KV>,  attention_heads_avx512<6, KV>,
+    attention_heads_avx512<7, KV>,  attention_heads_avx512<8, KV>,  attention_heads_avx512<9, KV>,
+    attention_heads_avx512<10, KV>, attention_heads_avx512<11, KV>, attention_heads_avx512<12, KV>,
+    attention_heads_avx512<13, KV>, attention_heads_avx512<14, KV>, attention_heads_avx512<15, KV>,
+    attention_heads_avx512<16, KV>};
 #endif
 
-}  // namespace
-
-void attention_heads(const float *q, int64_t n_heads, const float *k_cache, const float *v_cache, int64_t head_dim,
-                     const int32_t *cells, int64_t n_visible, float scale, float *scratch, float *out) {
+template <typename KV>
+void heads(const float *q, int64_t n_heads, const KV *k_cache, const KV *v_cache, int64_t head_dim, const int32_t *cells,
+           int64_t n_visible, float scale, float *scratch, float *out) {
 #if defined(__x86_64__)
     if (cpu_isa() == isa::avx512 && head_dim % 16 == 0 && head_dim / 16 >= 1 && head_dim / 16 <= kMaxVecs)
-        return kAvx512Heads[head_dim / 16 - 1](q, n_heads, k_cache, v_cache, cells, n_visible, scale, scratch, out);
+        return kAvx512Heads<KV>[head_dim / 16 - 1](q, n_heads, k_cache, v_cache, cells, n_visible, scale, scratch, out);
 #endif
     for (int64_t h = 0; h < n_heads; ++h)
         attention_row_scalar(q + h * head_dim, k_cache, v_cache, head_dim, cells, n_visible, scale,
                              scratch + h * n_visible, out + h * head_dim);
+}
+
+}  // namespace
+
+void attention_heads(const float *q, int64_t n_heads, const void *k_cache, const void *v_cache, wtype kv_type,
+                     int64_t head_dim, const int32_t *cells, int64_t n_visible, float scale, float *scratch,
+                     float *out) {
+    if (kv_type == wtype::f16)
+        return heads(q, n_heads, static_cast<const uint16_t *>(k_cache), static_cast<const uint16_t *>(v_cache),
+                     head_dim, cells, n_visible, scale, scratch, out);
+    heads(q, n_heads, static_cast<const float *>(k_cache), static_cast<const float *>(v_cache), head_dim, cells,
+          n_visible, scale, scratch, out);
 }
 
 }  // namespace eurollm::kernels

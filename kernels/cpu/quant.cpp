@@ -46,6 +46,24 @@ uint16_t f32_to_f16(float f) {
     return static_cast<uint16_t>(sign | h);
 }
 
+#if defined(__x86_64__)
+// f32_to_f16 sixteen at a time (vcvtps2ph rounds to nearest even as it does); a group holding a
+// NaN goes through f32_to_f16, which does not keep NaN payloads as the instruction does.
+__attribute__((target("avx512f"))) void f32_to_f16_avx512(const float *x, int64_t n, uint16_t *h) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) {
+            for (int64_t j = i; j < i + 16; ++j) h[j] = f32_to_f16(x[j]);
+            continue;
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(h + i),
+                            _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < n; ++i) h[i] = f32_to_f16(x[i]);
+}
+#endif
+
 void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     if (j < 4) {
         *d = q[j] & 63;
@@ -164,6 +182,9 @@ void quantize_row(const float *x, wtype wt, int64_t n, void *out) {
         case wtype::f32: std::memcpy(out, x, static_cast<size_t>(n) * 4); return;
         case wtype::f16: {
             uint16_t *h = static_cast<uint16_t *>(out);
+#if defined(__x86_64__)
+            if (cpu_isa() == isa::avx512) return f32_to_f16_avx512(x, n, h);
+#endif
             for (int64_t i = 0; i < n; ++i) h[i] = f32_to_f16(x[i]);
             return;
         }
@@ -230,6 +251,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_q8x_avx512(co
         out[i].bias = offset * _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
     }
 }
+
 #endif
 
 }  // namespace

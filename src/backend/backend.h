@@ -36,12 +36,13 @@ public:
     //   membership and sliding window already applied by the KV cache).
     struct attention_args {
         const float *q;
-        const float *k;
-        const float *v;
+        const void *k;  // [n_head_kv, kv_stride, head_dim] of kv_type (f32 or f16)
+        const void *v;
         float *out;
         const int32_t *cells;
         const int64_t *row_begin;
         int64_t n, n_head, n_head_kv, head_dim, kv_stride;
+        wtype kv_type = wtype::f32;
         float scale;
     };
     virtual void attention(const attention_args &a) = 0;

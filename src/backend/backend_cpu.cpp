@@ -94,9 +94,9 @@ public:
             if (static_cast<int64_t>(scratch.size()) < group * widest) scratch.resize(static_cast<size_t>(group * widest));
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t i = t / a.n_head_kv, kvh = t % a.n_head_kv, h = kvh * group;
-                const float *kh = a.k + kvh * a.kv_stride * a.head_dim;
-                const float *vh = a.v + kvh * a.kv_stride * a.head_dim;
-                kernels::attention_heads(a.q + (i * a.n_head + h) * a.head_dim, group, kh, vh, a.head_dim,
+                const int64_t off = kvh * a.kv_stride * wtype_row_bytes(a.kv_type, a.head_dim);
+                const auto *kh = static_cast<const uint8_t *>(a.k) + off, *vh = static_cast<const uint8_t *>(a.v) + off;
+                kernels::attention_heads(a.q + (i * a.n_head + h) * a.head_dim, group, kh, vh, a.kv_type, a.head_dim,
                                          a.cells + a.row_begin[i], a.row_begin[i + 1] - a.row_begin[i], a.scale,
                                          scratch.data(), a.out + (i * a.n_head + h) * a.head_dim);
             }

@@ -500,6 +500,9 @@ public:
     }
 
     void attention(const attention_args &a) override {
+        if (a.kv_type != wtype::f32)  // contexts refuse the combination; this guards other callers
+            fail(EUROLLM_ERR_UNSUPPORTED, "the GPU backend reads an f32 KV cache only");
+        const auto *kf = static_cast<const float *>(a.k), *vf = static_cast<const float *>(a.v);
         const int64_t q_count = a.n * a.n_head * a.head_dim;
         const int64_t kv_count = a.n_head_kv * a.kv_stride * a.head_dim;
         // The row offsets are small and size the score scratch: read them on the host.
@@ -517,8 +520,8 @@ public:
             host_scope h(*this);
             attention_args c = a;
             c.q = h.in(a.q, q_count);
-            c.k = h.in(a.k, kv_count);
-            c.v = h.in(a.v, kv_count);
+            c.k = h.in(kf, kv_count);
+            c.v = h.in(vf, kv_count);
             c.cells = h.in(a.cells, n_cells);
             c.row_begin = rb.data();
             c.out = h.out(a.out, q_count);
@@ -528,8 +531,8 @@ public:
         device_scope d(*this);
         gpu::attention_desc g;
         g.q = d.in(a.q, q_count);
-        g.k = d.in(a.k, kv_count);
-        g.v = d.in(a.v, kv_count);
+        g.k = d.in(kf, kv_count);
+        g.v = d.in(vf, kv_count);
         g.cells = d.in(a.cells, n_cells);
         g.row_begin = d.in(rb.data(), a.n + 1);
         g.out = d.out(a.out, q_count);

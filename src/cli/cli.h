@@ -58,6 +58,13 @@ inline eurollm_precision to_precision(const std::string &s, const std::string &o
     throw usage_error("option " + opt + " expects exact or bf16, got '" + s + "'");
 }
 
+// --kv-type: the KV cache's element type.
+inline eurollm_weight_type to_kv_type(const std::string &s, const std::string &opt) {
+    if (s == "f32") return EUROLLM_WEIGHT_F32;
+    if (s == "f16") return EUROLLM_WEIGHT_F16;
+    throw usage_error("option " + opt + " expects f32 or f16, got '" + s + "'");
+}
+
 // Commands: MODEL is the path after the command name, `a` holds the remaining arguments.
 int cmd_info(const std::string &path, args &a);
 int cmd_tokenize(const std::string &path, args &a);

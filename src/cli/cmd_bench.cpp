@@ -1,6 +1,7 @@
 // eurollm bench MODEL: load time, prefill and decode speed, peak memory, through the public API.
 //   --prompt-tokens P (512)  --gen-tokens G (128)  --threads T (0: one per core)  --reps R (3)
 //   --format text|json  --weight-type T (convert at load)  --precision exact|bf16  --seqs S (1)
+//   --kv-type f32|f16 (the KV cache's elements)
 //   --embed-texts E --embed-tokens L (0 0: skip)
 // Each repetition starts from an empty cache: prefill evaluates P tokens in one batch, decode then
 // evaluates G tokens one at a time. With S > 1 sequences, the prompt is shared by all of them (one
@@ -61,7 +62,7 @@ std::string json_escape(const std::string &s) {
 
 int cmd_bench(const std::string &path, args &a) {
     long long prompt = 512, gen = 128, threads = 0, reps = 3, seqs = 1, embed_texts = 0, embed_tokens = 0;
-    std::string format = "text", weight_type = "auto", precision = "exact";
+    std::string format = "text", weight_type = "auto", precision = "exact", kv_type = "f32";
     while (!a.done()) {
         const std::string opt = a.next("option");
         if (opt == "--prompt-tokens" || opt == "-p") prompt = to_int(a.next(opt), opt);
@@ -71,6 +72,7 @@ int cmd_bench(const std::string &path, args &a) {
         else if (opt == "--format") format = a.next(opt);
         else if (opt == "--weight-type") weight_type = a.next(opt);
         else if (opt == "--precision") precision = a.next(opt);
+        else if (opt == "--kv-type") kv_type = a.next(opt);
         else if (opt == "--seqs") seqs = to_int(a.next(opt), opt);
         else if (opt == "--embed-texts") embed_texts = to_int(a.next(opt), opt);
         else if (opt == "--embed-tokens") embed_tokens = to_int(a.next(opt), opt);
@@ -101,6 +103,7 @@ int cmd_bench(const std::string &path, args &a) {
     cp.n_batch = static_cast<uint32_t>(prompt);
     cp.n_threads = static_cast<int32_t>(threads);
     cp.precision = prec;
+    cp.kv_type = to_kv_type(kv_type, "--kv-type");
     eurollm_context *ctx = nullptr;
     check(eurollm_context_init(model, &cp, &ctx), "context");
 
@@ -163,18 +166,18 @@ int cmd_bench(const std::string &path, args &a) {
     if (format == "json") {
         std::printf(
             "{\"engine\": \"libeurollm\", \"version\": \"%s\", \"model\": \"%s\", \"weight_type\": \"%s\", "
-            "\"precision\": \"%s\", \"threads\": %lld, \"seqs\": %lld, "
+            "\"precision\": \"%s\", \"kv_type\": \"%s\", \"threads\": %lld, \"seqs\": %lld, "
             "\"prompt_tokens\": %lld, \"gen_tokens\": %lld, \"reps\": %lld, \"load_s\": %.4f, "
             "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_mb\": %.1f, "
             "\"prefill_tok_s_all\": %s, \"decode_tok_s_all\": %s, \"embed_texts\": %lld, \"embed_tokens\": %lld, "
             "\"embed_tok_s\": %.3f}\n",
             eurollm_version_string(), json_escape(path).c_str(), weight_type.c_str(), precision.c_str(),
-            threads, seqs, prompt, gen, reps, load_s, median(prefill),
+            kv_type.c_str(), threads, seqs, prompt, gen, reps, load_s, median(prefill),
             median(decode), peak_rss_mb, json_list(prefill).c_str(), json_list(decode).c_str(), embed_texts, embed_tokens, median(embed));
     } else {
         std::printf("model         %s\n", path.c_str());
-        std::printf("weights       %s%s, precision %s\n", weight_type.c_str(),
-                    weight_type == "auto" ? " (as stored)" : " (converted at load)", precision.c_str());
+        std::printf("weights       %s%s, precision %s, KV cache %s\n", weight_type.c_str(),
+                    weight_type == "auto" ? " (as stored)" : " (converted at load)", precision.c_str(), kv_type.c_str());
         std::printf("threads       %lld%s\n", threads, threads == 0 ? " (one per core)" : "");
         std::printf("load          %.3f s\n", load_s);
         std::printf("prefill       %.2f tok/s (%lld tokens, median of %lld)\n", median(prefill), prompt, reps);

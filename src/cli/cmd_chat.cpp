@@ -71,6 +71,7 @@ int cmd_chat(const std::string &path, args &a) {
         else if (opt == "-c" || opt == "--ctx") cp.n_ctx = static_cast<uint32_t>(to_int(a.next(opt), opt));
         else if (opt == "-t" || opt == "--threads") cp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
         else if (opt == "--precision") cp.precision = to_precision(a.next(opt), opt);
+        else if (opt == "--kv-type") cp.kv_type = to_kv_type(a.next(opt), opt);
         else throw usage_error("unknown option " + opt);
     }
     auto model = eurollm::Model::load(path);

@@ -43,6 +43,8 @@ const char kUsage[] =
     "                             as stored; also for bench)\n"
     "  --precision exact|bf16     bf16 rounds activations meeting bf16 weights, faster on CPUs with\n"
     "                             AVX512-BF16 (default exact; also for embed, chat and bench)\n"
+    "  --kv-type f32|f16          KV cache elements: f16 halves its memory and traffic, rounding keys\n"
+    "                             and values (default f32; also for chat and bench)\n"
     "\n"
     "embed options:\n"
     "  --pool mean|last|first     pooling of the final hidden states (default mean)\n"

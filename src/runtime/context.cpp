@@ -25,7 +25,7 @@ int check_threads(int n) {
 context::context(const model &m, const context_options &o)
     : model_(m),
       backend_(make_cpu_backend(check_threads(o.n_threads), o.precision)),
-      cache_(m.hp, resolve_n_ctx(m.hp, o.n_ctx)),
+      cache_(m.hp, resolve_n_ctx(m.hp, o.n_ctx), o.kv_type),
       n_batch_(o.n_batch > 0 ? o.n_batch : 512),
       seed_(o.seed),
       history_(kMaxSequences),

@@ -4,23 +4,28 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels.h"
 
 namespace eurollm {
 
-kv_cache::kv_cache(const hparams &hp, int64_t n_ctx)
-    : n_ctx_(n_ctx), n_layer_(hp.n_layer), n_head_kv_(hp.n_head_kv), head_dim_(hp.head_dim) {
-    const int64_t per_layer = hp.n_head_kv * n_ctx * hp.head_dim;
+kv_cache::kv_cache(const hparams &hp, int64_t n_ctx, wtype type)
+    : n_ctx_(n_ctx), n_layer_(hp.n_layer), n_head_kv_(hp.n_head_kv), head_dim_(hp.head_dim), type_(type),
+      row_bytes_(wtype_row_bytes(type, hp.head_dim)) {
+    if (type != wtype::f32 && type != wtype::f16)
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, "a KV cache holds F32 or F16, not ", wtype_name(type));
+    const int64_t per_layer = hp.n_head_kv * n_ctx * row_bytes_;
     const int64_t total = per_layer * hp.n_layer;
     try {
-        k_.assign(static_cast<size_t>(total), 0.0f);
-        v_.assign(static_cast<size_t>(total), 0.0f);
+        k_.assign(static_cast<size_t>(total), 0);
+        v_.assign(static_cast<size_t>(total), 0);
     } catch (const std::bad_alloc &) {
         fail(EUROLLM_ERR_OUT_OF_MEMORY, "cannot allocate a KV cache of ", n_ctx, " tokens (",
-             2 * total * 4 / (1 << 20), " MiB)");
+             2 * total / (1 << 20), " MiB)");
     }
     pos_.assign(static_cast<size_t>(n_ctx), -1);
     seqs_.assign(static_cast<size_t>(n_ctx), 0);
     layers_.stride = n_ctx;
+    layers_.type = type;
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         layers_.k.push_back(k_.data() + l * per_layer);
         layers_.v.push_back(v_.data() + l * per_layer);
@@ -106,21 +111,21 @@ void kv_cache::seq_keep(int32_t seq) {
 }
 
 void kv_cache::copy_cell_out(int32_t cell, float *dst) const {
-    for (const std::vector<float> *buf : {&k_, &v_})
+    for (const std::vector<uint8_t> *buf : {&k_, &v_})
         for (int64_t l = 0; l < n_layer_; ++l)
             for (int64_t h = 0; h < n_head_kv_; ++h) {
-                std::memcpy(dst, buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * head_dim_,
-                            static_cast<size_t>(head_dim_) * sizeof(float));
+                kernels::dequantize_row(buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * row_bytes_, type_,
+                                        head_dim_, dst);
                 dst += head_dim_;
             }
 }
 
 void kv_cache::copy_cell_in(int32_t cell, const float *src) {
-    for (std::vector<float> *buf : {&k_, &v_})
+    for (std::vector<uint8_t> *buf : {&k_, &v_})
         for (int64_t l = 0; l < n_layer_; ++l)
             for (int64_t h = 0; h < n_head_kv_; ++h) {
-                std::memcpy(buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * head_dim_, src,
-                            static_cast<size_t>(head_dim_) * sizeof(float));
+                kernels::quantize_row(src, type_, head_dim_,
+                                      buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * row_bytes_);
                 src += head_dim_;
             }
 }

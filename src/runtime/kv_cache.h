@@ -15,7 +15,8 @@ constexpr int kMaxSequences = 64;
 
 class kv_cache {
 public:
-    kv_cache(const hparams &hp, int64_t n_ctx);
+    // type: f32 (exact) or f16 (half the memory; keys and values rounded to nearest even).
+    kv_cache(const hparams &hp, int64_t n_ctx, wtype type = wtype::f32);
 
     int64_t n_ctx() const { return n_ctx_; }
     int64_t n_used() const;
@@ -42,12 +43,16 @@ public:
     std::vector<int32_t> &cell_pos() { return pos_; }
     std::vector<uint64_t> &cell_seqs() { return seqs_; }
     int64_t floats_per_cell_per_layer() const { return n_head_kv_ * head_dim_; }
-    void copy_cell_out(int32_t cell, float *dst) const;  // all layers' K then V for the cell
+    // All layers' K then V for the cell, as f32 whatever the cache's type (f16 widens exactly;
+    // copying in rounds to the cache's type).
+    void copy_cell_out(int32_t cell, float *dst) const;
     void copy_cell_in(int32_t cell, const float *src);
 
 private:
     int64_t n_ctx_, n_layer_, n_head_kv_, head_dim_;
-    std::vector<float> k_, v_;
+    wtype type_;
+    int64_t row_bytes_;  // one head's keys (or values) of one cell
+    std::vector<uint8_t> k_, v_;
     std::vector<int32_t> pos_;    // -1 when free
     std::vector<uint64_t> seqs_;  // bit s set: the cell belongs to sequence s
     kv_layers layers_;

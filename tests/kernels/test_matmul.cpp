@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -210,6 +211,37 @@ TEST(Quant, RoundTripsAndBlockSizes) {
     }
 }
 
+// f32 -> f16 against the compiler's _Float16 conversion (IEEE round to nearest even): normal
+// values over the whole range, f16 subnormals, exact halfway cases, overflow, infinities and NaN
+// (NaN only needs to stay NaN), in runs of 16 (the vector path) and a tail.
+TEST(Quant, F16RoundsToNearestEven) {
+    std::vector<float> x;
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+    for (int e = -30; e <= 17; ++e)
+        for (int i = 0; i < 16; ++i) x.push_back((i & 1 ? -1.0f : 1.0f) * std::ldexp(mant(rng), e));
+    for (uint32_t h : {0x0001u, 0x0002u, 0x03ffu, 0x0400u, 0x3c00u, 0x7bffu})  // halfway above f16 values
+        for (uint32_t up : {0u, 1u}) {
+            const float lo = eurollm::kmath::f16_to_f32(uint16_t(h)), hi = eurollm::kmath::f16_to_f32(uint16_t(h + 1));
+            x.push_back(up ? -(lo + hi) / 2 : (lo + hi) / 2);
+        }
+    for (float v : {65504.0f, 65520.0f, 65519.99f, 1e9f, -1e9f, 0.0f, -0.0f, 1e-30f, INFINITY, -INFINITY, NAN})
+        x.push_back(v);
+    x.push_back(1.0f);  // a tail after the last full group of 16
+    std::vector<uint16_t> h(x.size());
+    quantize_row(x.data(), wtype::f16, int64_t(x.size()), h.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+        if (std::isnan(x[i])) {
+            EXPECT_TRUE((h[i] & 0x7c00u) == 0x7c00u && (h[i] & 0x3ffu) != 0) << i;
+            continue;
+        }
+        const _Float16 want = static_cast<_Float16>(x[i]);
+        uint16_t bits;
+        std::memcpy(&bits, &want, 2);
+        ASSERT_EQ(h[i], bits) << "x=" << x[i] << " at " << i;
+    }
+}
+
 // Q4_K / Q6_K: a hand-built block decodes to the values the ggml layout defines.
 TEST(Quant, KQuantDecoding) {
     eurollm::kernels::detail::block_q6_k b6{};
@@ -281,15 +313,22 @@ TEST(RoundPrecision, MatchesRoundedActivationsReference) {
 }
 
 // attention_heads against a double-precision softmax(q k^T * scale) v over a shuffled cell list, for
-// head sizes on the vector path (multiples of 16) and off it, and for groups of 1 to 5 heads sharing
-// the kv head (pairs and a lone head on the vector path); each head's floats must not depend on the
-// group it was computed in.
+// head sizes on the vector path (multiples of 16) and off it, for groups of 1 to 5 heads sharing the
+// kv head (pairs and a lone head on the vector path), and for an f32 and an f16 cache (the reference
+// reads the f16 values); each head's floats must not depend on the group it was computed in.
 TEST(Attention, HeadsMatchDoubleReference) {
+    for (wtype kv_type : {wtype::f32, wtype::f16})
     for (int64_t head_dim : {16, 40, 64, 128, 256}) {
         for (int64_t n_visible : {1, 7, 300}) {
             const int64_t n_cells = n_visible + 5;
-            const auto k = randn(size_t(n_cells * head_dim), 32);
-            const auto v = randn(size_t(n_cells * head_dim), 33);
+            auto k = randn(size_t(n_cells * head_dim), 32);
+            auto v = randn(size_t(n_cells * head_dim), 33);
+            // The cache as stored, and k, v as the values it holds.
+            std::vector<uint8_t> kc(size_t(n_cells * wtype_row_bytes(kv_type, head_dim))), vc(kc.size());
+            quantize_row(k.data(), kv_type, n_cells * head_dim, kc.data());
+            quantize_row(v.data(), kv_type, n_cells * head_dim, vc.data());
+            dequantize_row(kc.data(), kv_type, n_cells * head_dim, k.data());
+            dequantize_row(vc.data(), kv_type, n_cells * head_dim, v.data());
             std::vector<int32_t> cells(static_cast<size_t>(n_cells));
             for (int64_t t = 0; t < n_cells; ++t) cells[size_t(t)] = int32_t((t * 7 + 3) % n_cells);
             const float scale = 1.0f / std::sqrt(float(head_dim));
@@ -297,8 +336,8 @@ TEST(Attention, HeadsMatchDoubleReference) {
                 const auto q = randn(size_t(n_heads * head_dim), 31 + uint32_t(n_heads));
                 std::vector<float> scratch(static_cast<size_t>(n_heads * n_visible));
                 std::vector<float> out(static_cast<size_t>(n_heads * head_dim), NAN);
-                attention_heads(q.data(), n_heads, k.data(), v.data(), head_dim, cells.data(), n_visible, scale,
-                                scratch.data(), out.data());
+                attention_heads(q.data(), n_heads, kc.data(), vc.data(), kv_type, head_dim, cells.data(), n_visible,
+                                scale, scratch.data(), out.data());
                 for (int64_t h = 0; h < n_heads; ++h) {
                     const float *qh = q.data() + h * head_dim;
                     std::vector<double> p(static_cast<size_t>(n_visible)), ref(static_cast<size_t>(head_dim), 0.0);
@@ -313,10 +352,10 @@ TEST(Attention, HeadsMatchDoubleReference) {
                     for (int64_t t = 0; t < n_visible; ++t)
                         for (int64_t d = 0; d < head_dim; ++d) ref[d] += p[t] / sum * v[cells[t] * head_dim + d];
                     const std::vector<float> got(out.begin() + h * head_dim, out.begin() + (h + 1) * head_dim);
-                    EXPECT_LT(max_rel(got, ref), 1e-5)
-                        << "head_dim=" << head_dim << " n_visible=" << n_visible << " head " << h << "/" << n_heads;
+                    EXPECT_LT(max_rel(got, ref), 1e-5) << "kv type " << int(kv_type) << " head_dim=" << head_dim
+                                                        << " n_visible=" << n_visible << " head " << h << "/" << n_heads;
                     std::vector<float> alone(static_cast<size_t>(head_dim), NAN);
-                    attention_heads(qh, 1, k.data(), v.data(), head_dim, cells.data(), n_visible, scale,
+                    attention_heads(qh, 1, kc.data(), vc.data(), kv_type, head_dim, cells.data(), n_visible, scale,
                                     scratch.data(), alone.data());
                     for (int64_t d = 0; d < head_dim; ++d)
                         ASSERT_EQ(alone[d], got[d]) << "head_dim=" << head_dim << " head " << h << "/" << n_heads;

@@ -397,7 +397,7 @@ TEST_F(ApiMisuse, SaveGgufAndNewParamsRejectBadArguments) {
     eurollm_context *c = reinterpret_cast<eurollm_context *>(0x1);
     expect(eurollm_context_init(model_, &cp, &c), EUROLLM_ERR_INVALID_ARGUMENT, "precision 2");
     EXPECT_EQ(c, nullptr);
-    EXPECT_EQ(eurollm_context_params_init(&cp, 3), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(eurollm_context_params_init(&cp, EUROLLM_CONTEXT_PARAMS_VERSION + 1), EUROLLM_ERR_INVALID_ARGUMENT);
     fs::permissions(dir / "read-only", fs::perms::owner_all);
     fs::remove_all(dir);
 }

@@ -5,6 +5,8 @@
 //   - Version-1 model and context params are still accepted (their later fields are not read), and
 //     the defaults are AUTO and EXACT.
 //   - precision BF16 on bf16 weights: logits within 1e-2 of EXACT and the same greedy tokens.
+//   - kv_type F16: logits near F32's (not equal), the same greedy tokens, a state that round-trips
+//     bit for bit; other types refused; version-2 context params keep the F32 cache.
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
@@ -48,12 +50,14 @@ std::vector<int32_t> tokenize(const eurollm_model *m, const char *text) {
     return ids;
 }
 
-eurollm_context *make_context(eurollm_model *m, eurollm_precision precision) {
+eurollm_context *make_context(eurollm_model *m, eurollm_precision precision,
+                              eurollm_weight_type kv_type = EUROLLM_WEIGHT_F32) {
     eurollm_context_params cp;
     eurollm_context_params_init(&cp, EUROLLM_CONTEXT_PARAMS_VERSION);
     cp.n_ctx = 256;
     cp.n_threads = 2;
     cp.precision = precision;
+    cp.kv_type = kv_type;
     eurollm_context *c = nullptr;
     EXPECT_EQ(eurollm_context_init(m, &cp, &c), EUROLLM_OK) << eurollm_last_error();
     return c;
@@ -66,8 +70,9 @@ int64_t n_vocab(const eurollm_model *m) {
 }
 
 std::vector<float> all_logits(eurollm_model *m, const std::vector<int32_t> &ids,
-                              eurollm_precision precision = EUROLLM_PRECISION_EXACT) {
-    eurollm_context *c = make_context(m, precision);
+                              eurollm_precision precision = EUROLLM_PRECISION_EXACT,
+                              eurollm_weight_type kv_type = EUROLLM_WEIGHT_F32) {
+    eurollm_context *c = make_context(m, precision, kv_type);
     std::vector<float> out(ids.size() * static_cast<size_t>(n_vocab(m)));
     EXPECT_EQ(eurollm_context_decode_all(c, ids.data(), ids.size(), out.data(), out.size()), EUROLLM_OK)
         << eurollm_last_error();
@@ -75,8 +80,9 @@ std::vector<float> all_logits(eurollm_model *m, const std::vector<int32_t> &ids,
     return out;
 }
 
-std::vector<int32_t> greedy(eurollm_model *m, const std::vector<int32_t> &prompt, eurollm_precision precision) {
-    eurollm_context *c = make_context(m, precision);
+std::vector<int32_t> greedy(eurollm_model *m, const std::vector<int32_t> &prompt, eurollm_precision precision,
+                            eurollm_weight_type kv_type = EUROLLM_WEIGHT_F32) {
+    eurollm_context *c = make_context(m, precision, kv_type);
     eurollm_generator_params gp;
     eurollm_generator_params_init(&gp, EUROLLM_GENERATOR_PARAMS_VERSION);
     gp.temperature = 0.0f;
@@ -290,3 +296,69 @@ TEST(QuantizeApiTiny, Bf16PrecisionOnABf16Checkpoint) {
 }
 
 }  // namespace
+
+TEST_F(QuantizeApi, KvF16StaysCloseToF32) {
+    const auto f32 = all_logits(hf_, ids_);
+    const auto f16 = all_logits(hf_, ids_, EUROLLM_PRECISION_EXACT, EUROLLM_WEIGHT_F16);
+    const double err = max_rel(f16, f32);
+    std::printf("[   info   ] stories260K, KV cache F16 vs F32: worst relative logit error %.3e\n", err);
+    EXPECT_GT(err, 0.0);  // the cache really holds f16
+    EXPECT_LT(err, 1e-2);
+    const std::vector<int32_t> prompt(ids_.begin(), ids_.begin() + 8);
+    EXPECT_EQ(greedy(hf_, prompt, EUROLLM_PRECISION_EXACT, EUROLLM_WEIGHT_F16),
+              greedy(hf_, prompt, EUROLLM_PRECISION_EXACT));
+}
+
+// An F16 context's state holds its keys and values widened to f32: loading it back into a fresh
+// F16 context gives the same next logits, bit for bit, as the context that never stopped.
+TEST_F(QuantizeApi, KvF16StateRoundTrips) {
+    eurollm_context *a = make_context(hf_, EUROLLM_PRECISION_EXACT, EUROLLM_WEIGHT_F16);
+    const size_t half = ids_.size() / 2, nv = static_cast<size_t>(n_vocab(hf_));
+    std::vector<float> lg(half * nv);
+    ASSERT_EQ(eurollm_context_decode_all(a, ids_.data(), half, lg.data(), lg.size()), EUROLLM_OK);
+    size_t size = 0;
+    ASSERT_EQ(eurollm_context_state_save(a, nullptr, 0, &size), EUROLLM_ERR_BUFFER_TOO_SMALL);
+    std::vector<unsigned char> state(size);
+    ASSERT_EQ(eurollm_context_state_save(a, state.data(), state.size(), &size), EUROLLM_OK) << eurollm_last_error();
+    eurollm_context *b = make_context(hf_, EUROLLM_PRECISION_EXACT, EUROLLM_WEIGHT_F16);
+    ASSERT_EQ(eurollm_context_state_load(b, state.data(), state.size()), EUROLLM_OK) << eurollm_last_error();
+    const size_t rest = ids_.size() - half;
+    std::vector<float> la(rest * nv), lb(rest * nv);
+    ASSERT_EQ(eurollm_context_decode_all(a, ids_.data() + half, rest, la.data(), la.size()), EUROLLM_OK);
+    ASSERT_EQ(eurollm_context_decode_all(b, ids_.data() + half, rest, lb.data(), lb.size()), EUROLLM_OK);
+    EXPECT_EQ(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)), 0);
+    eurollm_context_free(a);
+    eurollm_context_free(b);
+}
+
+TEST_F(QuantizeApi, KvTypeIsValidated) {
+    eurollm_context_params cp;
+    ASSERT_EQ(eurollm_context_params_init(&cp, EUROLLM_CONTEXT_PARAMS_VERSION), EUROLLM_OK);
+    EXPECT_EQ(cp.kv_type, EUROLLM_WEIGHT_F32);
+    for (int bad : {int(EUROLLM_WEIGHT_BF16), int(EUROLLM_WEIGHT_Q8_0), int(EUROLLM_WEIGHT_Q4_0), 77}) {
+        cp.kv_type = static_cast<eurollm_weight_type>(bad);
+        eurollm_context *c = nullptr;
+        EXPECT_EQ(eurollm_context_init(hf_, &cp, &c), EUROLLM_ERR_INVALID_ARGUMENT) << bad;
+        EXPECT_EQ(c, nullptr);
+        EXPECT_NE(std::string(eurollm_last_error()).find("kv_type"), std::string::npos) << eurollm_last_error();
+    }
+}
+
+// Version-2 params end before kv_type: init leaves the bytes after them alone, and the context
+// keeps an F32 cache (the same logits, bit for bit, as explicit F32).
+TEST_F(QuantizeApi, VersionTwoContextParamsKeepAnF32Cache) {
+    alignas(8) unsigned char cbuf[sizeof(eurollm_context_params)];
+    std::memset(cbuf, 0xAB, sizeof cbuf);
+    auto *cp = reinterpret_cast<eurollm_context_params *>(cbuf);
+    ASSERT_EQ(eurollm_context_params_init(cp, 2), EUROLLM_OK);
+    for (size_t i = offsetof(eurollm_context_params, kv_type); i < sizeof cbuf; ++i) ASSERT_EQ(cbuf[i], 0xAB) << i;
+    cp->n_ctx = 256;
+    cp->n_threads = 2;
+    eurollm_context *c = nullptr;
+    ASSERT_EQ(eurollm_context_init(hf_, cp, &c), EUROLLM_OK) << eurollm_last_error();
+    std::vector<float> lg(ids_.size() * static_cast<size_t>(n_vocab(hf_)));
+    ASSERT_EQ(eurollm_context_decode_all(c, ids_.data(), ids_.size(), lg.data(), lg.size()), EUROLLM_OK);
+    const auto f32 = all_logits(hf_, ids_);
+    EXPECT_EQ(std::memcmp(lg.data(), f32.data(), lg.size() * sizeof(float)), 0);
+    eurollm_context_free(c);
+}

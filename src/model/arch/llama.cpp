@@ -26,13 +26,18 @@ namespace {
 
 const float *bias_or_null(const std::vector<float> &b) { return b.empty() ? nullptr : b.data(); }
 
-// Scatter rows [n, n_head_kv * head_dim] into their cells of the layout [n_head_kv, stride, head_dim].
+// Scatter rows [n, n_head_kv * head_dim] into their cells of the layout [n_head_kv, stride, head_dim],
+// rounded to the cache's type (f16: to nearest even).
 void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim, int64_t stride,
-              float *cache) {
+              wtype type, void *cache) {
+    const int64_t row_bytes = wtype_row_bytes(type, head_dim);
     for (int64_t i = 0; i < n; ++i)
-        for (int64_t h = 0; h < n_head_kv; ++h)
-            std::memcpy(cache + (h * stride + cell[i]) * head_dim, rows + (i * n_head_kv + h) * head_dim,
-                        static_cast<size_t>(head_dim) * sizeof(float));
+        for (int64_t h = 0; h < n_head_kv; ++h) {
+            const float *src = rows + (i * n_head_kv + h) * head_dim;
+            uint8_t *dst = static_cast<uint8_t *>(cache) + (h * stride + cell[i]) * row_bytes;
+            if (type == wtype::f32) std::memcpy(dst, src, static_cast<size_t>(row_bytes));
+            else kernels::quantize_row(src, type, head_dim, dst);
+        }
 }
 
 }  // namespace
@@ -59,13 +64,16 @@ void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers 
         be.matmul(h, n, L.wv, bias_or_null(L.bv), s.v_new.data());
         be.rope(s.q.data(), n, hp.n_head, hp.head_dim, pos, s.inv_freq.data());
         be.rope(s.k_new.data(), n, hp.n_head_kv, hp.head_dim, pos, s.inv_freq.data());
-        store_kv(s.k_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.k[static_cast<size_t>(l)]);
-        store_kv(s.v_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.v[static_cast<size_t>(l)]);
+        store_kv(s.k_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.type,
+                 cache.k[static_cast<size_t>(l)]);
+        store_kv(s.v_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.type,
+                 cache.v[static_cast<size_t>(l)]);
 
         backend::attention_args a{};
         a.q = s.q.data();
         a.k = cache.k[static_cast<size_t>(l)];
         a.v = cache.v[static_cast<size_t>(l)];
+        a.kv_type = cache.type;
         a.out = s.attn.data();
         a.cells = b.visible;
         a.row_begin = b.visible_begin;

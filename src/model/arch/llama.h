@@ -10,10 +10,11 @@
 
 namespace eurollm {
 
-// Where each layer's keys and values live: [n_head_kv, stride, head_dim] f32 per layer.
+// Where each layer's keys and values live: [n_head_kv, stride, head_dim] per layer.
 struct kv_layers {
-    std::vector<float *> k, v;
+    std::vector<void *> k, v;  // per layer: [n_head_kv, stride, head_dim] of `type`
     int64_t stride = 0;
+    wtype type = wtype::f32;   // f32 or f16
 };
 
 // One batch, placed in the cache by the runtime: token i sits at position pos[i], its key/value go
