@@ -23,13 +23,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (label, ours, peer, our extra flags): paths relative to --models. "exact" keeps 16 mantissa bits
-# of the activations against bf16 weights; "bf16" rounds them to bf16, as llama.cpp does.
+# of the activations against bf16 weights; "bf16" rounds them to bf16, as llama.cpp does. The peer
+# keeps its KV cache in f16 (node-llama-cpp's default); ours is f32 unless "kv f16" says otherwise.
 PAIRS = [
     ("bf16 exact vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf", ["--precision", "exact"]),
     ("bf16 bf16 vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf", ["--precision", "bf16"]),
     ("bf16 bf16 vs bf16", "eurollm-1.7b-random", "eurollm-1.7b-random-bf16.gguf", ["--precision", "bf16"]),
     ("q8_0", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", []),
     ("q4_0", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", []),
+    ("q8_0 kv f16", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", ["--kv-type", "f16"]),
+    ("q4_0 kv f16", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", ["--kv-type", "f16"]),
 ]
 
 

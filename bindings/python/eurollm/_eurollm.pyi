@@ -127,8 +127,10 @@ class ContextParams(_Params):
     n_threads: int
     seed: int
     precision: Precision
+    kv_type: WeightType
     def __init__(self, *, n_ctx: int = ..., n_batch: int = ..., n_threads: int = ..., seed: int = ...,
-                 precision: Union[Precision, int, str] = ...) -> None: ...
+                 precision: Union[Precision, int, str] = ...,
+                 kv_type: Union[WeightType, int, str] = ...) -> None: ...
 
 class GeneratorParams(_Params):
     max_tokens: int

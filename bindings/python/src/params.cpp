@@ -207,6 +207,12 @@ void register_params(py::module_ &m) {
         "How activations meet bf16 weights: a Precision or its name ('exact', 'bf16'); default Precision.EXACT.",
         [](eurollm_precision v) { return enum_value("Precision", v); },
         [](py::handle v) { return static_cast<eurollm_precision>(enum_arg(v, enum_value("Precision", 0), "precision")); });
+    add_field<ContextParams, eurollm_context_params, eurollm_weight_type>(
+        cp, "kv_type", &ContextParams::kv_type,
+        "KV cache elements: WeightType.F32 (default, exact) or WeightType.F16 ('f16': half the memory, "
+        "keys and values rounded to f16).",
+        [](eurollm_weight_type v) { return enum_value("WeightType", v); },
+        [](py::handle v) { return static_cast<eurollm_weight_type>(enum_arg(v, enum_value("WeightType", 0), "kv_type")); });
 
     py::class_<GeneratorParams> gp(m, "GeneratorParams", "eurollm_generator_params: sampling and stopping.");
     add_common(gp, "GeneratorParams");

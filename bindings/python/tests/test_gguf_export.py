@@ -146,5 +146,17 @@ def test_quantize_at_load_and_precision(stories, tmp_path):
         assert m.generate("Once upon a time", temperature=0.0, max_tokens=20)  # convenience contexts take it
     with pytest.raises(ValueError):
         eurollm.ContextParams(precision="fp8")
+
+
+def test_f16_kv_cache(stories):
+    assert eurollm.ContextParams().kv_type == eurollm.WeightType.F32
+    with eurollm.Model(stories) as m:
+        ids = m.tokenize("One day, Tom and his dog went to the beach.")
+        f32 = m.context().decode_all(ids)
+        f16 = m.context(kv_type="f16").decode_all(ids)
+        err = np.max(np.abs(f16 - f32)) / np.max(np.abs(f32))
+        assert 0 < err < 1e-2  # rounded keys and values: close, not equal
+        with pytest.raises(eurollm.InvalidArgumentError, match="kv_type"):
+            m.context(kv_type=eurollm.WeightType.Q8_0)
     with pytest.raises(eurollm.InvalidArgumentError):
         eurollm.Model(stories, weight_type=99)

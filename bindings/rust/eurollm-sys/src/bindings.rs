@@ -12,7 +12,7 @@ pub const EUROLLM_MODEL_PARAMS_VERSION: u32 = 2;
 pub const EUROLLM_TOKENIZE_ADD_BOS: u32 = 1;
 pub const EUROLLM_TOKENIZE_PARSE_SPECIAL: u32 = 2;
 pub const EUROLLM_TOKENIZE_MODEL_DEFAULT: u32 = 4;
-pub const EUROLLM_CONTEXT_PARAMS_VERSION: u32 = 2;
+pub const EUROLLM_CONTEXT_PARAMS_VERSION: u32 = 3;
 pub const EUROLLM_MAX_SEQUENCES: u32 = 64;
 pub const EUROLLM_GENERATOR_PARAMS_VERSION: u32 = 2;
 pub const EUROLLM_EMBED_PARAMS_VERSION: u32 = 1;
@@ -213,6 +213,10 @@ pub struct eurollm_context_params {
     pub seed: u64,
     /// bf16-weight products; default EUROLLM_PRECISION_EXACT (also for embeddings)
     pub precision: eurollm_precision,
+    /** Element type of the KV cache: EUROLLM_WEIGHT_F32 (default; AUTO means F32) or
+ EUROLLM_WEIGHT_F16 (half the memory and cache traffic, as llama.cpp's default; keys and values
+ are rounded to f16, so logits differ from F32's in their last digits); others INVALID_ARGUMENT.*/
+    pub kv_type: eurollm_weight_type,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -240,6 +244,9 @@ const _: () = {
     [
         "Offset of field: eurollm_context_params::precision",
     ][::std::mem::offset_of!(eurollm_context_params, precision) - 24usize];
+    [
+        "Offset of field: eurollm_context_params::kv_type",
+    ][::std::mem::offset_of!(eurollm_context_params, kv_type) - 28usize];
 };
 impl Default for eurollm_context_params {
     fn default() -> Self {

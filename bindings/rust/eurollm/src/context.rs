@@ -10,7 +10,7 @@ use crate::embed::{EmbedParams, Embeddings, Pooling};
 use crate::error::{check, invalid, Error, ErrorKind, Result};
 use crate::ffi::{c_path, catch_callback_panic, fill_buffer, resume_callback_panic, slice};
 use crate::generator::{Generator, GeneratorParams};
-use crate::model::Model;
+use crate::model::{Model, WeightType};
 
 /// Sequence ids run from 0 to `MAX_SEQUENCES - 1` (`EUROLLM_MAX_SEQUENCES`).
 pub const MAX_SEQUENCES: usize = sys::EUROLLM_MAX_SEQUENCES as usize;
@@ -59,6 +59,9 @@ pub struct ContextParams {
     pub seed: u64,
     /// How activations meet bf16 weights (default [`Precision::Exact`]).
     pub precision: Precision,
+    /// KV cache elements: [`WeightType::F32`] (default, exact) or [`WeightType::F16`] (half the
+    /// memory; keys and values rounded to f16). Other types are refused when the context is created.
+    pub kv_type: WeightType,
 }
 
 fn raw_context_params() -> sys::eurollm_context_params {
@@ -78,6 +81,7 @@ impl Default for ContextParams {
             n_threads: raw.n_threads,
             seed: raw.seed,
             precision: Precision::Exact,
+            kv_type: WeightType::F32,
         }
     }
 }
@@ -108,6 +112,11 @@ impl ContextParams {
         self.precision = p;
         self
     }
+    /// Set [`ContextParams::kv_type`].
+    pub fn kv_type(mut self, t: WeightType) -> Self {
+        self.kv_type = t;
+        self
+    }
 
     fn to_raw(&self) -> sys::eurollm_context_params {
         let mut raw = raw_context_params();
@@ -116,6 +125,7 @@ impl ContextParams {
         raw.n_threads = self.n_threads;
         raw.seed = self.seed;
         raw.precision = self.precision.to_raw();
+        raw.kv_type = self.kv_type.to_raw();
         raw
     }
 }

@@ -1,4 +1,4 @@
-//! GGUF export, quantize-at-load and the precision option through the safe crate.
+//! GGUF export, quantize-at-load, the precision option and the f16 KV cache through the safe crate.
 
 mod common;
 
@@ -38,4 +38,19 @@ fn bf16_precision_stays_close_to_exact() {
     let scale = exact.iter().fold(0f32, |m, x| m.max(x.abs()));
     let worst = exact.iter().zip(&bf16).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(worst / scale < 1e-2, "{}", worst / scale);
+}
+
+#[test]
+fn f16_kv_cache_stays_close_to_f32() {
+    let Some(dir) = common::stories("f16_kv_cache_stays_close_to_f32") else { return };
+    assert_eq!(ContextParams::default().kv_type, WeightType::F32);
+    let model = Model::load(&dir).unwrap();
+    let tokens = model.tokenize("Once upon a time, there was a cat").unwrap();
+    let f32 = logits(&model, &ContextParams::default(), &tokens);
+    let f16 = logits(&model, &ContextParams::default().kv_type(WeightType::F16), &tokens);
+    let scale = f32.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let worst = f32.iter().zip(&f16).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst > 0.0 && worst / scale < 1e-2, "{}", worst / scale);
+    let err = Context::new(&model, &ContextParams::default().kv_type(WeightType::Q8_0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
 }

@@ -445,6 +445,7 @@ public final class Context extends NativeObject {
         private final Integer threads;
         private final Long seed;
         private final Precision precision;
+        private final WeightType kvType;
 
         private Options(Builder b) {
             size = b.size;
@@ -452,6 +453,7 @@ public final class Context extends NativeObject {
             threads = b.threads;
             seed = b.seed;
             precision = b.precision;
+            kvType = b.kvType;
         }
 
         /** The library's defaults: min(model context, 4096) tokens, batch 512, one thread per core, seed 0. */
@@ -472,6 +474,7 @@ public final class Context extends NativeObject {
                 if (threads != null) p.setNThreads(threads);
                 if (seed != null) p.setSeed(seed);
                 if (precision != null) p.setPrecision(precision);
+                if (kvType != null) p.setKvType(kvType);
                 return p;
             } catch (EurollmException | RuntimeException e) {
                 p.close();
@@ -485,6 +488,7 @@ public final class Context extends NativeObject {
             private Integer threads;
             private Long seed;
             private Precision precision;
+            private WeightType kvType;
 
             private Builder() {}
 
@@ -517,6 +521,15 @@ public final class Context extends NativeObject {
             /** How activations meet bf16 weights (default {@link Precision#EXACT}; BF16 is faster). */
             public Builder precision(Precision p) {
                 precision = Objects.requireNonNull(p, "precision");
+                return this;
+            }
+
+            /**
+             * KV cache elements: {@link WeightType#F32} (default, exact) or {@link WeightType#F16} (half
+             * the memory; keys and values rounded to f16). Other types fail when the context is created.
+             */
+            public Builder kvType(WeightType t) {
+                kvType = Objects.requireNonNull(t, "kvType");
                 return this;
             }
 

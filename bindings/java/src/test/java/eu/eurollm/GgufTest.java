@@ -11,7 +11,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** GGUF export, quantize-at-load and the precision option through the Java API. */
+/** GGUF export, quantize-at-load, the precision option and the f16 KV cache through the Java API. */
 class GgufTest {
     static Path dir;
     static final GenerationOptions GREEDY = GenerationOptions.builder().temperature(0).maxTokens(24).build();
@@ -44,6 +44,20 @@ class GgufTest {
             Context.Options bf16 = Context.Options.builder().precision(Precision.BF16).build();
             assertEquals(model.generate("Once upon a time", GREEDY),
                          model.generate("Once upon a time", GREEDY, bf16, null));
+        }
+    }
+
+    @Test
+    void f16KvCacheIsAContextOption() throws EurollmException {
+        try (Model model = Model.load(dir)) {
+            Context.Options f16 = Context.Options.builder().kvType(WeightType.F16).build();
+            assertEquals(model.generate("Once upon a time", GREEDY),
+                         model.generate("Once upon a time", GREEDY, f16, null));
+            Context.Options q8 = Context.Options.builder().kvType(WeightType.Q8_0).build();
+            EurollmException e = assertThrows(EurollmException.class,
+                                              () -> model.generate("Once upon a time", GREEDY, q8, null));
+            assertEquals(Status.ERR_INVALID_ARGUMENT, e.status());
+            assertThrows(NullPointerException.class, () -> Context.Options.builder().kvType(null));
         }
     }
 
