@@ -4,6 +4,7 @@
 
 #define EUROLLM_EXPERIMENTAL
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -13,6 +14,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -29,7 +32,12 @@ inline std::string golden_dir() { return env_or("EUROLLM_TRAIN_GOLDEN_DIR", EURO
 inline std::string data_dir() { return env_or("EUROLLM_TRAIN_DATA_DIR", EUROLLM_TRAIN_DATA_DIR); }
 inline std::string tiny_dir() { return env_or("EUROLLM_TRAIN_TINY_DIR", EUROLLM_TRAIN_TINY_DIR); }
 inline std::string stories_dir() { return env_or("EUROLLM_STORIES_DIR", EUROLLM_TRAIN_STORIES_DIR); }
-inline std::string scratch_dir() { return env_or("EUROLLM_TRAIN_SCRATCH_DIR", EUROLLM_TRAIN_SCRATCH_DIR); }
+// One directory per EUROLLM_CPU_ISA cap: ctest -j runs a binary's masked-ISA instance beside its
+// default one, and both would write the same checkpoints.
+inline std::string scratch_dir() {
+    const char *isa = std::getenv("EUROLLM_CPU_ISA");
+    return env_or("EUROLLM_TRAIN_SCRATCH_DIR", EUROLLM_TRAIN_SCRATCH_DIR) + (isa && *isa ? std::string("_") + isa : "");
+}
 
 inline std::string read_file(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
@@ -159,20 +167,26 @@ inline uint32_t bits(float f) {
 }
 
 // The CLI's data loop: shuffled epochs, position (epoch, offset) kept in the trainer.
-// Token-id data for the tiny models (they have no tokenizer): 40 documents of 31 ids.
+// Token-id data for the tiny models (they have no tokenizer): 40 documents of 31 ids. Written to a
+// file of this process and renamed into place, so a test binary running alongside never reads it
+// half written.
 inline std::string tiny_tokens_file() {
     const std::string data = scratch_dir() + "/tiny_tokens.jsonl";
+    const std::string tmp = data + "." + std::to_string(::getpid());
     std::system(("mkdir -p '" + scratch_dir() + "'").c_str());
-    std::ofstream f(data);
-    uint32_t x = 12345;
-    for (int doc = 0; doc < 40; ++doc) {
-        f << "{\"tokens\": [1";
-        for (int i = 0; i < 30; ++i) {
-            x = x * 1103515245u + 12345u;
-            f << ", " << 3 + (x >> 16) % 200;
+    {
+        std::ofstream f(tmp);
+        uint32_t x = 12345;
+        for (int doc = 0; doc < 40; ++doc) {
+            f << "{\"tokens\": [1";
+            for (int i = 0; i < 30; ++i) {
+                x = x * 1103515245u + 12345u;
+                f << ", " << 3 + (x >> 16) % 200;
+            }
+            f << "]}\n";
         }
-        f << "]}\n";
     }
+    std::rename(tmp.c_str(), data.c_str());
     return data;
 }
 
