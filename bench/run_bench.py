@@ -9,7 +9,9 @@ Each round runs every pair once, ours and the peer back to back (so both see the
 load), each in a fresh process: load, prefill of --prompt-tokens in one batch, --gen-tokens of
 decode, then embedding of --embed-texts token lists of --embed-tokens tokens (mean pooling). The
 figures are medians over the rounds; ratios are ours / peer (higher is better for speeds, lower for
-load time and memory). --batched adds our 8-sequences-together against 1-sequence decode figure.
+load time and memory). A second table gives, for the speeds, the median over the rounds of each
+round's ratio: the two runs of a round are seconds apart, so it is steadier when the machine's speed
+drifts between rounds. --batched adds our 8-sequences-together against 1-sequence decode figure.
 Pure standard library.
 """
 import argparse
@@ -97,6 +99,16 @@ def main():
             b = statistics.median(x[key] for x in results[label]["peer"])
             table[label][key] = {"ours": a, "peer": b, "ratio": a / b if b else None}
             row.append(f"{a:.2f} / {b:.2f} / **{a / b:.2f}x**" if b else f"{a:.2f} / - / -")
+        print("| " + " | ".join(row) + " |")
+    speeds = keys[:3]
+    print("\n| weights | " + " | ".join(f"{k[1]}: median of per-round ratios (min-max)" for k in speeds) + " |")
+    print("|---|" + "---|" * len(speeds))
+    for label, _, _, _ in pairs:
+        row = [label]
+        for key, _ in speeds:
+            rs = [o[key] / p[key] for o, p in zip(results[label]["ours"], results[label]["peer"]) if p[key]]
+            table[label][key]["paired_ratio"] = statistics.median(rs) if rs else None
+            row.append(f"**{statistics.median(rs):.2f}x** ({min(rs):.2f}-{max(rs):.2f})" if rs else "-")
         print("| " + " | ".join(row) + " |")
     batched = batched_decode(args) if args.batched else {}
     if args.json_out:
