@@ -192,6 +192,27 @@ TEST(TrainKernels, CrossEntropyBackwardMatchesFiniteDifferencesAndIgnoresMasked)
     EXPECT_NEAR(losses[0], mx + std::log(s) - z[5], 1e-5);
 }
 
+// A vocabulary-sized row (the vector path, with a tail) against double precision: the loss, the
+// gradient written to a separate buffer and in place over the logits, scaled.
+TEST(TrainKernels, CrossEntropyOfALongRowMatchesDoubleReference) {
+    for (int64_t V : {1000, 32003}) {
+        const vec z = randv(V, 17, -8, 8);
+        const int32_t t = int32_t(V / 3);
+        const float scale = 0.25f;
+        double mx = -1e30, s = 0;
+        for (int64_t c = 0; c < V; ++c) mx = std::max<double>(mx, z[c]);
+        for (int64_t c = 0; c < V; ++c) s += std::exp(z[c] - mx);
+        vec loss(1), dz(V), inplace = z;
+        k::cross_entropy_rows(z.data(), &t, V, scale, 0, 1, loss.data(), dz.data());
+        EXPECT_NEAR(loss[0], mx + std::log(s) - z[t], 1e-5 * (mx + std::log(s) - z[t])) << V;
+        vec ref(V);
+        for (int64_t c = 0; c < V; ++c) ref[c] = float((std::exp(z[c] - mx) / s - (c == t)) * scale);
+        EXPECT_LT(rel_err(dz, ref), 1e-5) << V;
+        k::cross_entropy_rows(inplace.data(), &t, V, scale, 0, 1, loss.data(), inplace.data());
+        EXPECT_EQ(std::memcmp(inplace.data(), dz.data(), dz.size() * sizeof(float)), 0) << V;
+    }
+}
+
 TEST(TrainKernels, GemmMatchesDoubleReferenceForEveryLayoutAndType) {
     const int64_t P = 13, Q = 70, C = 150;
     vec A = randv(P * Q, 14), Bf = randv(Q * C, 15);
