@@ -35,7 +35,7 @@ class ModelParams(C.Structure):
 
 class ContextParams(C.Structure):
     _fields_ = [("version", C.c_uint32), ("n_ctx", C.c_uint32), ("n_batch", C.c_uint32),
-                ("n_threads", C.c_int32), ("seed", C.c_uint64), ("precision", C.c_int)]
+                ("n_threads", C.c_int32), ("seed", C.c_uint64), ("precision", C.c_int), ("kv_type", C.c_int)]
 
 
 class GeneratorParams(C.Structure):
