@@ -66,23 +66,7 @@ EUROLLM_ATT_AVX512 inline __m512 load16(const uint16_t *p) {
 
 // scratch[0, n) = exp(scratch - max), 16 at a time; returns 1 / their sum, summed in double.
 EUROLLM_ATT_AVX512 float softmax_avx512(float *scratch, int64_t n, float max_score) {
-    const __m512 m = _mm512_set1_ps(max_score);
-    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    int64_t t = 0;
-    for (; t + 16 <= n; t += 16) {
-        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(scratch + t), m));
-        _mm512_storeu_ps(scratch + t, e);
-        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    if (t < n) {
-        const __mmask16 k = static_cast<__mmask16>((1u << (n - t)) - 1u);
-        const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scratch + t), m)));
-        _mm512_mask_storeu_ps(scratch + t, k, e);
-        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    return static_cast<float>(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)));
+    return static_cast<float>(1.0 / exp_sum16(scratch, scratch, n, max_score));
 }
 
 // One cell's score: two FMA chains (even and odd vectors of the row), added, then summed across

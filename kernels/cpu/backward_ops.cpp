@@ -65,16 +65,7 @@ EUROLLM_AVX512 float softmax_xent_row_avx512(const float *z, int64_t n, int32_t 
         mx16 = _mm512_mask_max_ps(mx16, m, mx16, _mm512_maskz_loadu_ps(m, z + t));
     }
     const float mx = _mm512_reduce_max_ps(mx16);
-    const __m512 mxv = _mm512_set1_ps(mx);
-    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    for (int64_t t = 0; t < n; t += 16) {
-        const __mmask16 m = tail_mask16(n - t);
-        const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, z + t), mxv)));
-        if (dz) _mm512_mask_storeu_ps(dz + t, m, e);
-        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
-    }
-    const double sum = _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+    const double sum = exp_sum16(z, dz, n, mx);
     if (dz) {
         const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum)), s = _mm512_set1_ps(scale);
         for (int64_t t = 0; t < n; t += 16) {

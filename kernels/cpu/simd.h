@@ -1,5 +1,5 @@
 // The x86 SIMD prologue of the CPU kernels' translation units: the intrinsics, the warnings GCC 12
-// gets wrong on them, the mask of a vector's tail and a vector exp.
+// gets wrong on them, the mask of a vector's tail, a vector exp and the softmax sum built on it.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +35,21 @@ __attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     const __m512 e = _mm512_scalef_ps(p, k);
     return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+// dst[0, n) = exp(src[0, n) - m), 16 at a time (dst may be src, or null when only the sum is
+// wanted); returns the sum of the exps, accumulated in double per lane (16 lanes, two vectors).
+__attribute__((target("avx512f"))) inline double exp_sum16(const float *src, float *dst, int64_t n, float m) {
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (int64_t t = 0; t < n; t += 16) {
+        const __mmask16 k = tail_mask16(n - t);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, src + t), mv)));
+        if (dst) _mm512_mask_storeu_ps(dst + t, k, e);
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 
 }  // namespace eurollm::kernels

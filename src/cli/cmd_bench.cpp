@@ -89,6 +89,7 @@ int cmd_bench(const std::string &path, args &a) {
     check(eurollm_model_params_init(&mp, EUROLLM_MODEL_PARAMS_VERSION), "model params");
     mp.weight_type = to_weight_type(weight_type, "--weight-type");
     const eurollm_precision prec = to_precision(precision, "--precision");
+    const eurollm_weight_type kv = to_kv_type(kv_type, "--kv-type");
 
     const double t0 = now_s();  // load time includes the conversion, if any
     eurollm_model *model = nullptr;
@@ -103,7 +104,7 @@ int cmd_bench(const std::string &path, args &a) {
     cp.n_batch = static_cast<uint32_t>(prompt);
     cp.n_threads = static_cast<int32_t>(threads);
     cp.precision = prec;
-    cp.kv_type = to_kv_type(kv_type, "--kv-type");
+    cp.kv_type = kv;
     eurollm_context *ctx = nullptr;
     check(eurollm_context_init(model, &cp, &ctx), "context");
 
