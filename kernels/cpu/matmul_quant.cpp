@@ -30,11 +30,8 @@
 #include "common/math.h"
 #include "cpu/isa.h"
 #include "cpu/matmul_internal.h"
+#include "cpu/simd.h"
 #include "kernels.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace eurollm::kernels {
 namespace detail {

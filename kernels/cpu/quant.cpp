@@ -7,11 +7,8 @@
 #include "common/math.h"
 #include "cpu/isa.h"
 #include "cpu/matmul_internal.h"
+#include "cpu/simd.h"
 #include "kernels.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace eurollm::kernels {
 namespace {
@@ -251,7 +248,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_q8x_avx512(co
         out[i].bias = offset * _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
     }
 }
-
 #endif
 
 }  // namespace
