@@ -136,12 +136,17 @@ inline status make_status(int code, const char *message, const char *call, const
 
 // Returns a failed status (with the call and file:line) from the enclosing launcher when a runtime
 // call fails. The backend throws it as eurollm::error{EUROLLM_ERR_DEVICE} (EUROLLM_GPU_CHECK).
+// A failed call also becomes the runtime's "last error", which the next launch check would report
+// again (seen on an H100: a refused cudaMalloc resurfaced as add_kernel's failure); reading it
+// here clears it. A sticky error (a fault in a kernel) stays and fails every later call, as it should.
 #define EUROLLM_GPU_TRY(call)                                                                                   \
     do {                                                                                                        \
         const cudaError_t eurollm_err_ = (call);                                                                \
-        if (eurollm_err_ != cudaSuccess)                                                                        \
+        if (eurollm_err_ != cudaSuccess) {                                                                      \
+            (void)cudaGetLastError();                                                                           \
             return ::eurollm::gpu::make_status(static_cast<int>(eurollm_err_), cudaGetErrorString(eurollm_err_), \
                                                #call, __FILE__, __LINE__);                                       \
+        }                                                                                                       \
     } while (0)
 
 // After a kernel launch: reports a bad configuration (or an earlier asynchronous fault).
