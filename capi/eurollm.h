@@ -152,7 +152,7 @@ EUROLLM_API void eurollm_log_set(eurollm_log_cb cb, eurollm_log_level min_level,
  * ------------------------------------------------------------------------------------------- */
 
 typedef enum eurollm_device_kind {
-    EUROLLM_DEVICE_AUTO = 0,  /**< the first GPU if one is present, else the CPU */
+    EUROLLM_DEVICE_AUTO = 0,  /**< the CPU for now: the GPU backend lacks the f16 KV cache and training, so a GPU is used only when asked for */
     EUROLLM_DEVICE_CPU = 1,
     EUROLLM_DEVICE_CUDA = 2,
     EUROLLM_DEVICE_HIP = 3
@@ -160,6 +160,20 @@ typedef enum eurollm_device_kind {
 
 /** @brief Number of usable devices of a kind (CPU: 1; a GPU kind not compiled in: 0). */
 EUROLLM_API int eurollm_device_count(eurollm_device_kind kind);
+
+/**
+ * @brief A device's name ("NVIDIA H100 80GB HBM3 (sm_90)"; the CPU: "cpu"), NUL-terminated into text.
+ * @param len_out the name's length without the NUL; on BUFFER_TOO_SMALL, the length needed.
+ * @return OK, INVALID_ARGUMENT (unknown kind, index out of range, NULL len_out), BUFFER_TOO_SMALL, DEVICE.
+ */
+EUROLLM_API eurollm_status eurollm_device_name(eurollm_device_kind kind, int32_t index, char *text, size_t cap,
+                                               size_t *len_out);
+/**
+ * @brief A GPU's memory in bytes: total, and free now (either pointer may be NULL). The CPU answers 0 and 0.
+ * @return OK, INVALID_ARGUMENT (unknown kind, index out of range), DEVICE.
+ */
+EUROLLM_API eurollm_status eurollm_device_memory(eurollm_device_kind kind, int32_t index, uint64_t *total_bytes,
+                                                 uint64_t *free_bytes);
 
 /**
  * How activations meet bf16 weights in matrix products (other weight types ignore it).
@@ -201,7 +215,7 @@ typedef struct eurollm_model_params {
     uint32_t version;            /**< EUROLLM_MODEL_PARAMS_VERSION */
     eurollm_device_kind device;  /**< default EUROLLM_DEVICE_AUTO */
     int32_t device_index;        /**< which device of that kind; default 0 */
-    int32_t n_gpu_layers;        /**< layers placed on the GPU; -1 = all (default) */
+    int32_t n_gpu_layers;        /**< layers placed on the GPU (the first N; the rest run on the CPU); -1 = all (default) */
     bool use_mmap;               /**< map weight files instead of reading them; default true */
     /* version 2 */
     /**

@@ -209,6 +209,54 @@ EUROLLM_API int eurollm_device_count(eurollm_device_kind kind) {
     return n;
 }
 
+namespace {
+
+// The GPU a (kind, index) pair names; nullopt for the CPU. Throws INVALID_ARGUMENT for anything else.
+std::optional<eurollm::gpu_kind> gpu_of(eurollm_device_kind kind, int32_t index) {
+    const int k = enum_value(kind);
+    if (k == EUROLLM_DEVICE_AUTO || k == EUROLLM_DEVICE_CPU) {
+        if (index != 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "the CPU is device 0, not ", index);
+        return std::nullopt;
+    }
+    if (k != EUROLLM_DEVICE_CUDA && k != EUROLLM_DEVICE_HIP) fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown device kind ", k);
+    const auto g = k == EUROLLM_DEVICE_CUDA ? eurollm::gpu_kind::cuda : eurollm::gpu_kind::hip;
+    const int n = eurollm::gpu_device_count(g);
+    if (index < 0 || index >= n)
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, "no ", eurollm::gpu_kind_name(g), " device ", index, " (", n, " found)");
+    return g;
+}
+
+}  // namespace
+
+EUROLLM_API eurollm_status eurollm_device_name(eurollm_device_kind kind, int32_t index, char *text, size_t cap,
+                                               size_t *len_out) {
+    return guarded([&] {
+        EUROLLM_CHECK_ARG(len_out, "len_out is NULL");
+        *len_out = 0;
+        std::string name = "cpu";
+        if (const auto g = gpu_of(kind, index)) {
+            const eurollm::gpu_device_info info = eurollm::gpu_device_properties(*g, index);
+            name = info.name + " (" + info.arch + ")";
+        }
+        return copy_text(name, text, cap, len_out, "device name");
+    });
+}
+
+EUROLLM_API eurollm_status eurollm_device_memory(eurollm_device_kind kind, int32_t index, uint64_t *total_bytes,
+                                                 uint64_t *free_bytes) {
+    return guarded([&] {
+        uint64_t total = 0, avail = 0;
+        if (const auto g = gpu_of(kind, index)) {
+            const eurollm::gpu_device_info info = eurollm::gpu_device_properties(*g, index);
+            total = info.total_memory;
+            avail = info.free_memory;
+        }
+        if (total_bytes) *total_bytes = total;
+        if (free_bytes) *free_bytes = avail;
+        return EUROLLM_OK;
+    });
+}
+
 // ---- model ----
 
 EUROLLM_API eurollm_status eurollm_model_params_init(eurollm_model_params *params, uint32_t version) {
@@ -234,26 +282,26 @@ EUROLLM_API eurollm_status eurollm_model_load(const char *path, const eurollm_mo
         const eurollm_model_params p = params_or_default(params, EUROLLM_MODEL_PARAMS_VERSION, model_params_size,
                                                          eurollm_model_params_init, "eurollm_model_params");
         const int device = enum_value(p.device);
+        std::optional<eurollm::gpu_kind> gpu;
         if (device != EUROLLM_DEVICE_AUTO && device != EUROLLM_DEVICE_CPU) {
             if (device != EUROLLM_DEVICE_CUDA && device != EUROLLM_DEVICE_HIP)
                 fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown device kind ", device);
             const auto kind = p.device == EUROLLM_DEVICE_CUDA ? eurollm::gpu_kind::cuda : eurollm::gpu_kind::hip;
             const char *name = p.device == EUROLLM_DEVICE_CUDA ? "CUDA" : "HIP";
             if (!eurollm::gpu_compiled(kind)) fail(EUROLLM_ERR_UNSUPPORTED, "this build has no ", name, " backend");
-            if (p.device_index >= eurollm::gpu_device_count(kind))
+            if (p.device_index < 0 || p.device_index >= eurollm::gpu_device_count(kind))
                 fail(EUROLLM_ERR_DEVICE, "no ", name, " device ", p.device_index, " (", eurollm::gpu_device_count(kind),
                      " found)");
-            // The GPU backend exists and is compile-checked, but model weights and contexts are not
-            // yet placed on it: say so rather than silently running on the CPU.
-            fail(EUROLLM_ERR_UNSUPPORTED, "running a model on a ", name,
-                 " device is not wired into the runtime yet (see docs/GPU.md); use EUROLLM_DEVICE_CPU");
+            gpu = kind;
         }
+        if (p.n_gpu_layers < -1) fail(EUROLLM_ERR_INVALID_ARGUMENT, "n_gpu_layers ", p.n_gpu_layers, " is negative (-1 = all)");
         if (p.device_index < 0) fail(EUROLLM_ERR_INVALID_ARGUMENT, "device_index must not be negative");
         eurollm::model_load_options o;
         o.use_mmap = p.use_mmap;
         o.weight_type = weight_type_arg(p.weight_type);
         auto handle = std::make_unique<eurollm_model>();
         handle->impl = eurollm::load_model(path, o);
+        if (gpu) handle->device = eurollm::place_on_gpu(*handle->impl, *gpu, p.device_index, p.n_gpu_layers);
         *out = handle.release();
         registry().add(*out);
         return EUROLLM_OK;
@@ -410,6 +458,7 @@ EUROLLM_API eurollm_status eurollm_context_init(eurollm_model *model, const euro
         o.kv_type = kv_type_arg(p.kv_type);
         std::lock_guard<std::mutex> lock(lifecycle_mutex());
         eurollm_model *m = checked(model, "model");
+        o.device = m->device;
         auto handle = std::make_unique<eurollm_context>();
         handle->owner = m;
         handle->impl = std::make_unique<eurollm::context>(*m->impl, o);

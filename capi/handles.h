@@ -9,11 +9,13 @@
 #include "generate/generator.h"
 #include "model/model.h"
 #include "runtime/context.h"
+#include "runtime/device.h"
 
 // Handles. A parent freed while children live is unregistered at once (so the caller can no
 // longer use it) and destroyed when its last child goes.
 struct eurollm_model {
     std::unique_ptr<eurollm::model> impl;
+    eurollm::device_placement device;  // where its contexts run (CPU, or a GPU holding the weights)
     int children = 0;
     bool free_requested = false;
 };

@@ -5,8 +5,9 @@
 #
 #   scripts/gpu-compile-check.sh [cuda|hip|all]     (default: all)
 #
-# Then runs the GPU suite of each build, which on a machine without a device reports its device
-# tests as skipped and checks that the GPU-enabled library answers "no device" (gpu_runtime.*).
+# Then runs the GPU suites of each build, which on a machine without a device report their device
+# tests as skipped and check that the GPU-enabled library answers "no device" (gpu_runtime.*,
+# gpu_capi.DeviceQueriesWithoutOrWithDevice).
 # Build directories: build-cuda, build-hip (kept between runs, so a re-run compiles what changed).
 # EUROLLM_GPU_JOBS sets the parallel jobs (default: the cores).
 set -euo pipefail
@@ -39,11 +40,12 @@ check() {
             -DEUROLLM_"${flavour^^}"=ON -DEUROLLM_GPU_WERROR=ON -DEUROLLM_BUILD_TESTS=ON -DEUROLLM_BUILD_CLI=ON \
             $extra >"build-deps/$dir.configure.log" 2>&1 \
         && grep -E "GPU backend:" "build-deps/$dir.configure.log" \
-        && cmake --build "$dir" --target test_gpu eurollm -j "$JOBS" "${keep_going[@]}" >"build-deps/$dir.build.log" 2>&1; then
+        && cmake --build "$dir" --target test_gpu test_gpu_capi eurollm eurollm_cli -j "$JOBS" "${keep_going[@]}" \
+            >"build-deps/$dir.build.log" 2>&1; then
         local t1
         t1=$(date +%s)
-        echo "---- $flavour: compiled and linked in $((t1 - t0)) s; running its GPU suite (no device: skips)"
-        if (cd "$dir" && ./tests/gpu/test_gpu --gtest_brief=1); then
+        echo "---- $flavour: compiled and linked in $((t1 - t0)) s; running its GPU suites (no device: skips)"
+        if (cd "$dir" && ./tests/gpu/test_gpu --gtest_brief=1 && ./tests/gpu/test_gpu_capi --gtest_brief=1); then
             summary+=("$flavour: OK ($((t1 - t0)) s to build)")
         else
             summary+=("$flavour: built, but its GPU suite FAILED")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the GPU backend for the machine's GPU and runs the GPU suite (tests/gpu): every op against
+# Builds the GPU backend for the machine's GPU and runs the GPU suites (tests/gpu): every op against
 # the CPU reference forward and backward, greedy generation of stories260K equal to the CPU's, one
-# training step close to the CPU's. For anyone with an NVIDIA or AMD GPU.
+# training step close to the CPU's (test_gpu); models loaded on the GPU through the C ABI against
+# the same model on the CPU (test_gpu_capi). For anyone with an NVIDIA or AMD GPU.
 #
 #   scripts/run-gpu-tests.sh [cuda|hip] [gtest arguments...]
 #                                  (default kind: cuda when nvidia-smi sees a GPU, else hip)
@@ -50,6 +51,10 @@ if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 # shellcheck disable=SC2086
 cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DEUROLLM_"${kind^^}"=ON -DEUROLLM_BUILD_TESTS=ON \
     -DEUROLLM_BUILD_CLI=ON $extra
-cmake --build "$dir" --target test_gpu -j "$(nproc)"
-echo "==== GPU suite ($kind, $arch)"
-"$dir/tests/gpu/test_gpu" "$@"
+cmake --build "$dir" --target test_gpu test_gpu_capi eurollm_cli -j "$(nproc)"
+echo "==== GPU suite ($kind, $arch): the backend's ops, greedy stories260K, a training step"
+status=0
+"$dir/tests/gpu/test_gpu" "$@" || status=1
+echo "==== GPU suite ($kind, $arch): models on the GPU through the C ABI"
+"$dir/tests/gpu/test_gpu_capi" "$@" || status=1
+exit $status

@@ -3,6 +3,7 @@
 // belongs to one context (it owns that context's threads or stream).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -46,6 +47,24 @@ public:
         float scale;
     };
     virtual void attention(const attention_args &a) = 0;
+
+    // ---- memory the ops read in place (the KV cache) ----
+    // `layer` is the model layer whose ops will read the memory: a GPU backend gives device memory,
+    // or host memory for a layer it runs on the CPU (partial offload); the CPU backend, host memory.
+    // Contents are undefined until written; free() takes only what alloc() returned (null: no-op).
+    virtual void *alloc(size_t bytes, int64_t layer) = 0;
+    virtual void free(void *p) = 0;
+    // host -> backend memory and back (download waits for the backend); zero() clears bytes.
+    virtual void upload(void *dst, const void *src, size_t bytes) = 0;
+    virtual void download(void *dst, const void *src, size_t bytes) = 0;
+    virtual void zero(void *p, size_t bytes) = 0;
+    // Scatters rows [n, n_head_kv * head_dim] into their cells of a cache [n_head_kv, stride, head_dim]
+    // of `type` (f32, or f16 rounded to nearest even); cache is memory from alloc().
+    virtual void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
+                          int64_t stride, wtype type, void *cache) = 0;
+    // Which layer the next ops belong to (-1: the embedding, n_layer: the output head); a backend
+    // that places layers on different devices follows it, the others ignore it.
+    virtual void begin_layer(int64_t layer) = 0;
 };
 
 // The CPU backend with `n_threads` threads (0 = one per core); `precision` says how activations

@@ -1,6 +1,7 @@
 // The CPU backend: the kernels of kernels/cpu split over a per-context thread pool.
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <vector>
 
@@ -102,6 +103,29 @@ public:
             }
         });
     }
+
+    void *alloc(size_t bytes, int64_t) override {
+        // 64-byte aligned for the vector kernels; at least one byte so that null means failure.
+        void *p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+        if (!p) throw std::bad_alloc();
+        return p;
+    }
+    void free(void *p) override { std::free(p); }
+    void upload(void *dst, const void *src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+    void download(void *dst, const void *src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+    void zero(void *p, size_t bytes) override { std::memset(p, 0, bytes); }
+    void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
+                  int64_t stride, wtype type, void *cache) override {
+        const int64_t row_bytes = wtype_row_bytes(type, head_dim);
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t h = 0; h < n_head_kv; ++h) {
+                const float *src = rows + (i * n_head_kv + h) * head_dim;
+                uint8_t *dst = static_cast<uint8_t *>(cache) + (h * stride + cell[i]) * row_bytes;
+                if (type == wtype::f32) std::memcpy(dst, src, static_cast<size_t>(row_bytes));
+                else kernels::quantize_row(src, type, head_dim, dst);
+            }
+    }
+    void begin_layer(int64_t) override {}
 
 private:
     // A 64-byte-aligned scratch for prepared activations, grown on demand.

@@ -13,9 +13,12 @@
 #if defined(EUROLLM_HAVE_CUDA) || defined(EUROLLM_HAVE_HIP)
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <new>
+#include <unordered_set>
 #include <vector>
 
 #include "gpu/gpu_kernels.h"
@@ -353,6 +356,7 @@ public:
         gpu::set_device(device_);
         gpu::stream_synchronize(stream_);
         pool_.release_everything();
+        for (void *p : host_blocks_) std::free(p);
         gpu::blas_destroy(blas_);
         gpu::stream_destroy(stream_);
     }
@@ -360,22 +364,44 @@ public:
     const char *name() const override { return gpu_kind_name(opts_.kind); }
 
     // ---- memory ----
-    void *alloc(size_t bytes) override {
+    void *alloc(size_t bytes, int64_t layer) override {
+        if (layer >= 0 && layer_on_cpu(layer)) {  // read by the CPU backend: host memory
+            void *p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+            if (!p) throw std::bad_alloc();
+            host_blocks_.insert(p);
+            return p;
+        }
         select();
         return pool_.allocate(bytes);
     }
-    void free(void *p) override { pool_.release(p); }
+    void free(void *p) override {
+        if (host_blocks_.erase(p)) return std::free(p);
+        pool_.release(p);
+    }
+    // upload/download/zero also serve alloc()'s host memory (layers run on the CPU).
     void upload(void *dst, const void *src, size_t bytes) override {
+        if (!is_device_pointer(dst)) {
+            std::memcpy(dst, src, bytes);
+            return;
+        }
         select();
         EUROLLM_GPU_CHECK(gpu::copy_to_device(dst, src, bytes, stream_));
         EUROLLM_GPU_CHECK(gpu::stream_synchronize(stream_));
     }
     void download(void *dst, const void *src, size_t bytes) override {
+        if (!is_device_pointer(src)) {
+            std::memcpy(dst, src, bytes);
+            return;
+        }
         select();
         EUROLLM_GPU_CHECK(gpu::copy_to_host(dst, src, bytes, stream_));
         EUROLLM_GPU_CHECK(gpu::stream_synchronize(stream_));
     }
     void zero(void *p, size_t bytes) override {
+        if (!is_device_pointer(p)) {
+            std::memset(p, 0, bytes);
+            return;
+        }
         select();
         EUROLLM_GPU_CHECK(gpu::memset_device(p, 0, bytes, stream_));
     }
@@ -391,9 +417,8 @@ public:
     const gpu_device_info &device_info() const override { return info_; }
     gpu_weight_store &weights() override { return *weights_; }
     void set_use_blas(bool use) override { use_blas_ = use; }
-    void begin_layer(int64_t layer) override {
-        on_cpu_ = !(all_on_gpu_ || (layer >= 0 && layer < opts_.n_gpu_layers));
-    }
+    void begin_layer(int64_t layer) override { on_cpu_ = layer_on_cpu(layer); }
+    bool layer_on_cpu(int64_t layer) const { return !(all_on_gpu_ || (layer >= 0 && layer < opts_.n_gpu_layers)); }
 
     // ---- backend.h ----
     void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) override {
@@ -549,7 +574,9 @@ public:
     }
 
     void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
-                  int64_t stride, float *cache) override {
+                  int64_t stride, wtype type, void *cache_bytes) override {
+        if (type != wtype::f32) fail(EUROLLM_ERR_UNSUPPORTED, "the GPU backend keeps an f32 KV cache only");
+        float *cache = static_cast<float *>(cache_bytes);
         const int64_t count = n * n_head_kv * head_dim;
         if (!is_device_pointer(cache)) {  // a host cache: scatter on the host, as llama_forward does
             host_scope h(*this);
@@ -766,6 +793,7 @@ private:
     bool all_on_gpu_ = true;
     bool on_cpu_ = false;
     std::unique_ptr<backend> cpu_;
+    std::unordered_set<void *> host_blocks_;  // alloc()'s host memory (layers run on the CPU)
 };
 
 // ---- scopes ----

@@ -81,30 +81,14 @@ struct gpu_backend_options {
 
 class gpu_backend : public backend {
 public:
-    // ---- memory and copies (proposed for backend.h; a CPU backend would use malloc/memcpy) ----
-    // Device memory from this backend's caching allocator (freed blocks are kept for reuse).
-    virtual void *alloc(size_t bytes) = 0;
-    virtual void free(void *p) = 0;
-    // host -> device; src may be reused when it returns.
-    virtual void upload(void *dst, const void *src, size_t bytes) = 0;
-    // device -> host; waits for the device.
-    virtual void download(void *dst, const void *src, size_t bytes) = 0;
-    // Sets bytes of device memory to zero (a new KV cache, gradient buffers).
-    virtual void zero(void *p, size_t bytes) = 0;
+    // ---- memory (alloc/free/upload/download/zero are backend.h's) ----
     virtual void synchronize() = 0;
     virtual bool is_device_pointer(const void *p) const = 0;
     virtual size_t pool_bytes() const = 0;  // device memory the allocator holds (in use + cached)
 
-    // ---- integration hooks (proposed for backend.h) ----
-    // The KV store of llama_forward: rows [n, n_head_kv * head_dim] into cache [n_head_kv, stride,
-    // head_dim] at cells cell[i] (on the device when the cache is device memory).
-    virtual void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
-                          int64_t stride, float *cache) = 0;
     // dst[j, :] = src[rows[j], :] for j < n (rows on the host; dst may alias src when rows[j] >= j):
-    // the output-row gather at the end of llama_forward.
+    // the output-row gather at the end of a device-resident forward pass.
     virtual void copy_rows(float *dst, const float *src, const int64_t *rows, int64_t n, int64_t dim) = 0;
-    // Which layer the next ops belong to (-1: embedding, n_layer: output head); see n_gpu_layers.
-    virtual void begin_layer(int64_t layer) = 0;
     virtual const gpu_device_info &device_info() const = 0;
     virtual gpu_weight_store &weights() = 0;
     // false: products use our own kernels only, never cuBLAS/hipBLAS (for tests).

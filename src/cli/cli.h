@@ -65,6 +65,27 @@ inline eurollm_weight_type to_kv_type(const std::string &s, const std::string &o
     throw usage_error("option " + opt + " expects f32 or f16, got '" + s + "'");
 }
 
+// --device cpu|cuda[:N]|hip[:N] and --gpu-layers N (where the model runs), shared by every command
+// that loads a model for inference. Returns false when `opt` is neither.
+inline bool device_option(const std::string &opt, args &a, eurollm_model_params &mp) {
+    if (opt == "--gpu-layers") {
+        const long long n = to_int(a.next(opt), opt);
+        if (n < -1 || n > 1 << 20) throw usage_error("option --gpu-layers expects -1 (all) or a layer count");
+        mp.n_gpu_layers = static_cast<int32_t>(n);
+        return true;
+    }
+    if (opt != "--device") return false;
+    const std::string s = a.next(opt);
+    const std::string kind = s.substr(0, s.find(':'));
+    const std::string index = s.find(':') == std::string::npos ? "0" : s.substr(s.find(':') + 1);
+    if (kind == "cpu" && index == "0") mp.device = EUROLLM_DEVICE_CPU;
+    else if (kind == "cuda") mp.device = EUROLLM_DEVICE_CUDA;
+    else if (kind == "hip") mp.device = EUROLLM_DEVICE_HIP;
+    else throw usage_error("option --device expects cpu, cuda[:N] or hip[:N], got '" + s + "'");
+    mp.device_index = static_cast<int32_t>(to_int(index, opt));
+    return true;
+}
+
 // Commands: MODEL is the path after the command name, `a` holds the remaining arguments.
 int cmd_info(const std::string &path, args &a);
 int cmd_tokenize(const std::string &path, args &a);

@@ -1,7 +1,7 @@
 // eurollm bench MODEL: load time, prefill and decode speed, peak memory, through the public API.
 //   --prompt-tokens P (512)  --gen-tokens G (128)  --threads T (0: one per core)  --reps R (3)
 //   --format text|json  --weight-type T (convert at load)  --precision exact|bf16  --seqs S (1)
-//   --kv-type f32|f16 (the KV cache's elements)
+//   --kv-type f32|f16 (the KV cache's elements)  --device cpu|cuda[:N]|hip[:N]  --gpu-layers N
 //   --embed-texts E --embed-tokens L (0 0: skip)
 // Each repetition starts from an empty cache: prefill evaluates P tokens in one batch, decode then
 // evaluates G tokens one at a time. With S > 1 sequences, the prompt is shared by all of them (one
@@ -63,6 +63,8 @@ std::string json_escape(const std::string &s) {
 int cmd_bench(const std::string &path, args &a) {
     long long prompt = 512, gen = 128, threads = 0, reps = 3, seqs = 1, embed_texts = 0, embed_tokens = 0;
     std::string format = "text", weight_type = "auto", precision = "exact", kv_type = "f32";
+    eurollm_model_params mp;
+    check(eurollm_model_params_init(&mp, EUROLLM_MODEL_PARAMS_VERSION), "model params");
     while (!a.done()) {
         const std::string opt = a.next("option");
         if (opt == "--prompt-tokens" || opt == "-p") prompt = to_int(a.next(opt), opt);
@@ -76,7 +78,7 @@ int cmd_bench(const std::string &path, args &a) {
         else if (opt == "--seqs") seqs = to_int(a.next(opt), opt);
         else if (opt == "--embed-texts") embed_texts = to_int(a.next(opt), opt);
         else if (opt == "--embed-tokens") embed_tokens = to_int(a.next(opt), opt);
-        else throw usage_error("unknown bench option '" + opt + "'");
+        else if (!device_option(opt, a, mp)) throw usage_error("unknown bench option '" + opt + "'");
     }
     if (prompt < 1 || gen < 0 || reps < 1 || threads < 0 || seqs < 1 || seqs > EUROLLM_MAX_SEQUENCES ||
         prompt + seqs * gen > 1 << 20 || embed_texts < 0 || embed_tokens < 0 || embed_texts > EUROLLM_MAX_SEQUENCES ||
@@ -85,8 +87,6 @@ int cmd_bench(const std::string &path, args &a) {
                           "--seqs and --embed-texts at most " + std::to_string(EUROLLM_MAX_SEQUENCES));
     if (format != "text" && format != "json") throw usage_error("--format is text or json");
 
-    eurollm_model_params mp;
-    check(eurollm_model_params_init(&mp, EUROLLM_MODEL_PARAMS_VERSION), "model params");
     mp.weight_type = to_weight_type(weight_type, "--weight-type");
     const eurollm_precision prec = to_precision(precision, "--precision");
     const eurollm_weight_type kv = to_kv_type(kv_type, "--kv-type");
@@ -95,6 +95,12 @@ int cmd_bench(const std::string &path, args &a) {
     eurollm_model *model = nullptr;
     check(eurollm_model_load(path.c_str(), &mp, &model), "load");
     const double load_s = now_s() - t0;
+    const bool on_gpu = mp.device == EUROLLM_DEVICE_CUDA || mp.device == EUROLLM_DEVICE_HIP;
+    char device[256];
+    size_t device_len = 0;
+    check(eurollm_device_name(on_gpu ? mp.device : EUROLLM_DEVICE_CPU, on_gpu ? mp.device_index : 0, device,
+                              sizeof device, &device_len),
+          "device name");
 
     int64_t n_vocab = 0;
     check(eurollm_model_get_info(model, EUROLLM_INFO_N_VOCAB, &n_vocab), "model info");
@@ -167,18 +173,20 @@ int cmd_bench(const std::string &path, args &a) {
     if (format == "json") {
         std::printf(
             "{\"engine\": \"libeurollm\", \"version\": \"%s\", \"model\": \"%s\", \"weight_type\": \"%s\", "
-            "\"precision\": \"%s\", \"kv_type\": \"%s\", \"threads\": %lld, \"seqs\": %lld, "
+            "\"precision\": \"%s\", \"kv_type\": \"%s\", \"device\": \"%s\", \"gpu_layers\": %d, "
+            "\"threads\": %lld, \"seqs\": %lld, "
             "\"prompt_tokens\": %lld, \"gen_tokens\": %lld, \"reps\": %lld, \"load_s\": %.4f, "
             "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_mb\": %.1f, "
             "\"prefill_tok_s_all\": %s, \"decode_tok_s_all\": %s, \"embed_texts\": %lld, \"embed_tokens\": %lld, "
             "\"embed_tok_s\": %.3f}\n",
             eurollm_version_string(), json_escape(path).c_str(), weight_type.c_str(), precision.c_str(),
-            kv_type.c_str(), threads, seqs, prompt, gen, reps, load_s, median(prefill),
+            kv_type.c_str(), json_escape(device).c_str(), on_gpu ? mp.n_gpu_layers : 0, threads, seqs, prompt, gen, reps, load_s, median(prefill),
             median(decode), peak_rss_mb, json_list(prefill).c_str(), json_list(decode).c_str(), embed_texts, embed_tokens, median(embed));
     } else {
         std::printf("model         %s\n", path.c_str());
         std::printf("weights       %s%s, precision %s, KV cache %s\n", weight_type.c_str(),
                     weight_type == "auto" ? " (as stored)" : " (converted at load)", precision.c_str(), kv_type.c_str());
+        if (on_gpu) std::printf("device        %s, GPU layers %d (-1: all)\n", device, mp.n_gpu_layers);
         std::printf("threads       %lld%s\n", threads, threads == 0 ? " (one per core)" : "");
         std::printf("load          %.3f s\n", load_s);
         std::printf("prefill       %.2f tok/s (%lld tokens, median of %lld)\n", median(prefill), prompt, reps);

@@ -60,6 +60,7 @@ int cmd_chat(const std::string &path, args &a) {
     std::string system, messages_file;
     eurollm::GeneratorParams gp;
     eurollm::ContextParams cp;
+    eurollm::ModelParams mp;
     while (!a.done()) {
         const std::string opt = a.next("");
         if (opt == "--system") system = a.next(opt);
@@ -72,9 +73,9 @@ int cmd_chat(const std::string &path, args &a) {
         else if (opt == "-t" || opt == "--threads") cp.n_threads = static_cast<int32_t>(to_int(a.next(opt), opt));
         else if (opt == "--precision") cp.precision = to_precision(a.next(opt), opt);
         else if (opt == "--kv-type") cp.kv_type = to_kv_type(a.next(opt), opt);
-        else throw usage_error("unknown option " + opt);
+        else if (!device_option(opt, a, mp)) throw usage_error("unknown option " + opt);
     }
-    auto model = eurollm::Model::load(path);
+    auto model = eurollm::Model::load(path, mp);
     eurollm::Context ctx(model, cp);
     eurollm_chat *raw = nullptr;
     eurollm::check(eurollm_chat_init(ctx.get(), &gp, &raw));

@@ -32,6 +32,7 @@ int cmd_embed(const std::string &path, args &a) {
     eurollm_embed_params ep;
     eurollm_embed_params_init(&ep, EUROLLM_EMBED_PARAMS_VERSION);
     eurollm::ContextParams cp;
+    eurollm::ModelParams mp;
     std::string format = "json";
     while (!a.done()) {
         const std::string opt = a.next("");
@@ -54,11 +55,11 @@ int cmd_embed(const std::string &path, args &a) {
             cp.n_ctx = static_cast<uint32_t>(to_int(a.next(opt), opt));
         } else if (opt == "--precision") {
             cp.precision = to_precision(a.next(opt), opt);
-        } else {
+        } else if (!device_option(opt, a, mp)) {
             throw usage_error("unknown option " + opt);
         }
     }
-    auto model = eurollm::Model::load(path);
+    auto model = eurollm::Model::load(path, mp);
     eurollm::Context ctx(model, cp);
     std::vector<std::string> lines;
     for (std::string line; std::getline(std::cin, line);) lines.push_back(line);

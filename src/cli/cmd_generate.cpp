@@ -35,7 +35,7 @@ int cmd_generate(const std::string &path, args &a) {
         else if (opt == "--weight-type") mp.weight_type = to_weight_type(a.next(opt), opt);
         else if (opt == "--precision") cp.precision = to_precision(a.next(opt), opt);
         else if (opt == "--kv-type") cp.kv_type = to_kv_type(a.next(opt), opt);
-        else throw usage_error("unknown option " + opt);
+        else if (!device_option(opt, a, mp)) throw usage_error("unknown option " + opt);
     }
     if (prompts.empty()) prompts.emplace_back();
     const auto t0 = std::chrono::steady_clock::now();

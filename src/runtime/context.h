@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "model/arch/llama.h"
 #include "model/model.h"
+#include "runtime/device.h"
 #include "runtime/kv_cache.h"
 
 namespace eurollm {
@@ -20,7 +21,8 @@ struct context_options {
     int n_threads = 0;    // 0: one per core
     uint64_t seed = 0;
     kernels::act_precision precision = kernels::act_precision::split;  // bf16-weight products
-    wtype kv_type = wtype::f32;  // the KV cache's elements: f32 or f16
+    wtype kv_type = wtype::f32;  // the KV cache's elements: f32 or f16 (f32 only on a GPU)
+    device_placement device;     // the model's placement (runtime/device.h); default: the CPU
 };
 
 class context {

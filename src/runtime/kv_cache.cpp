@@ -8,27 +8,44 @@
 
 namespace eurollm {
 
-kv_cache::kv_cache(const hparams &hp, int64_t n_ctx, wtype type)
-    : n_ctx_(n_ctx), n_layer_(hp.n_layer), n_head_kv_(hp.n_head_kv), head_dim_(hp.head_dim), type_(type),
+kv_cache::kv_cache(const hparams &hp, int64_t n_ctx, wtype type, backend &mem)
+    : mem_(mem), n_ctx_(n_ctx), n_layer_(hp.n_layer), n_head_kv_(hp.n_head_kv), head_dim_(hp.head_dim), type_(type),
       row_bytes_(wtype_row_bytes(type, hp.head_dim)) {
     if (type != wtype::f32 && type != wtype::f16)
         fail(EUROLLM_ERR_INVALID_ARGUMENT, "a KV cache holds F32 or F16, not ", wtype_name(type));
     const int64_t per_layer = hp.n_head_kv * n_ctx * row_bytes_;
-    const int64_t total = per_layer * hp.n_layer;
-    try {
-        k_.assign(static_cast<size_t>(total), 0);
-        v_.assign(static_cast<size_t>(total), 0);
-    } catch (const std::bad_alloc &) {
-        fail(EUROLLM_ERR_OUT_OF_MEMORY, "cannot allocate a KV cache of ", n_ctx, " tokens (",
-             2 * total / (1 << 20), " MiB)");
-    }
     pos_.assign(static_cast<size_t>(n_ctx), -1);
     seqs_.assign(static_cast<size_t>(n_ctx), 0);
     layers_.stride = n_ctx;
     layers_.type = type;
-    for (int64_t l = 0; l < hp.n_layer; ++l) {
-        layers_.k.push_back(k_.data() + l * per_layer);
-        layers_.v.push_back(v_.data() + l * per_layer);
+    // Each layer's keys and values where that layer's ops run (device memory for offloaded layers).
+    try {
+        for (int64_t l = 0; l < hp.n_layer; ++l)
+            for (std::vector<void *> *side : {&layers_.k, &layers_.v}) {
+                side->push_back(mem_.alloc(static_cast<size_t>(per_layer), l));
+                mem_.zero(side->back(), static_cast<size_t>(per_layer));
+            }
+    } catch (const std::bad_alloc &) {
+        free_layers();
+        fail(EUROLLM_ERR_OUT_OF_MEMORY, "cannot allocate a KV cache of ", n_ctx, " tokens (",
+             2 * per_layer * hp.n_layer / (1 << 20), " MiB)");
+    } catch (...) {
+        free_layers();
+        throw;
+    }
+}
+
+kv_cache::~kv_cache() { free_layers(); }
+
+void kv_cache::free_layers() noexcept {
+    for (std::vector<void *> *side : {&layers_.k, &layers_.v}) {
+        for (void *p : *side) {
+            try {
+                mem_.free(p);
+            } catch (...) {  // teardown has nobody to report to
+            }
+        }
+        side->clear();
     }
 }
 
@@ -110,22 +127,27 @@ void kv_cache::seq_keep(int32_t seq) {
     }
 }
 
+// State files hold f32: each row is read from wherever the layer lives, then widened.
 void kv_cache::copy_cell_out(int32_t cell, float *dst) const {
-    for (const std::vector<uint8_t> *buf : {&k_, &v_})
+    std::vector<uint8_t> row(static_cast<size_t>(row_bytes_));
+    for (const std::vector<void *> *side : {&layers_.k, &layers_.v})
         for (int64_t l = 0; l < n_layer_; ++l)
             for (int64_t h = 0; h < n_head_kv_; ++h) {
-                kernels::dequantize_row(buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * row_bytes_, type_,
-                                        head_dim_, dst);
+                const auto *base = static_cast<const uint8_t *>((*side)[static_cast<size_t>(l)]);
+                mem_.download(row.data(), base + (h * n_ctx_ + cell) * row_bytes_, row.size());
+                kernels::dequantize_row(row.data(), type_, head_dim_, dst);
                 dst += head_dim_;
             }
 }
 
 void kv_cache::copy_cell_in(int32_t cell, const float *src) {
-    for (std::vector<uint8_t> *buf : {&k_, &v_})
+    std::vector<uint8_t> row(static_cast<size_t>(row_bytes_));
+    for (const std::vector<void *> *side : {&layers_.k, &layers_.v})
         for (int64_t l = 0; l < n_layer_; ++l)
             for (int64_t h = 0; h < n_head_kv_; ++h) {
-                kernels::quantize_row(src, type_, head_dim_,
-                                      buf->data() + ((l * n_head_kv_ + h) * n_ctx_ + cell) * row_bytes_);
+                kernels::quantize_row(src, type_, head_dim_, row.data());
+                auto *base = static_cast<uint8_t *>((*side)[static_cast<size_t>(l)]);
+                mem_.upload(base + (h * n_ctx_ + cell) * row_bytes_, row.data(), row.size());
                 src += head_dim_;
             }
 }

@@ -15,8 +15,12 @@ constexpr int kMaxSequences = 64;
 
 class kv_cache {
 public:
-    // type: f32 (exact) or f16 (half the memory; keys and values rounded to nearest even).
-    kv_cache(const hparams &hp, int64_t n_ctx, wtype type = wtype::f32);
+    // type: f32 (exact) or f16 (half the memory; keys and values rounded to nearest even). The
+    // layers' memory comes from `mem` (the backend whose ops read it), which must outlive the cache.
+    kv_cache(const hparams &hp, int64_t n_ctx, wtype type, backend &mem);
+    ~kv_cache();
+    kv_cache(const kv_cache &) = delete;
+    kv_cache &operator=(const kv_cache &) = delete;
 
     int64_t n_ctx() const { return n_ctx_; }
     int64_t n_used() const;
@@ -49,10 +53,12 @@ public:
     void copy_cell_in(int32_t cell, const float *src);
 
 private:
+    void free_layers() noexcept;
+
+    backend &mem_;
     int64_t n_ctx_, n_layer_, n_head_kv_, head_dim_;
     wtype type_;
     int64_t row_bytes_;  // one head's keys (or values) of one cell
-    std::vector<uint8_t> k_, v_;
     std::vector<int32_t> pos_;    // -1 when free
     std::vector<uint64_t> seqs_;  // bit s set: the cell belongs to sequence s
     kv_layers layers_;

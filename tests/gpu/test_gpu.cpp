@@ -293,8 +293,8 @@ TEST_F(gpu_ops, DevicePointersAndStoreKv) {
     const int64_t n = 4, dim = 256;
     const std::vector<float> x = random_floats(static_cast<size_t>(n * dim), 16);
     const weight w = make_weight(random_floats(static_cast<size_t>(dim), 17), 1, dim, wtype::f32);
-    float *dx = static_cast<float *>(gpu_->alloc(x.size() * sizeof(float)));
-    float *dy = static_cast<float *>(gpu_->alloc(x.size() * sizeof(float)));
+    float *dx = static_cast<float *>(gpu_->alloc(x.size() * sizeof(float), -1));
+    float *dy = static_cast<float *>(gpu_->alloc(x.size() * sizeof(float), -1));
     EXPECT_TRUE(gpu_->is_device_pointer(dx));
     EXPECT_TRUE(gpu_->is_device_pointer(dx + 5));
     EXPECT_FALSE(gpu_->is_device_pointer(x.data()));
@@ -309,10 +309,10 @@ TEST_F(gpu_ops, DevicePointersAndStoreKv) {
     const std::vector<float> rows = random_floats(static_cast<size_t>(n * n_head_kv * head_dim), 18);
     const std::vector<int32_t> pos = {3, 4, 5, 6};  // the cells
     std::vector<float> cache_host(static_cast<size_t>(n_head_kv * stride * head_dim), 0.0f), cache_back(cache_host.size());
-    float *cache_dev = static_cast<float *>(gpu_->alloc(cache_host.size() * sizeof(float)));
+    float *cache_dev = static_cast<float *>(gpu_->alloc(cache_host.size() * sizeof(float), -1));
     gpu_->upload(cache_dev, cache_host.data(), cache_host.size() * sizeof(float));
-    gpu_->store_kv(rows.data(), pos.data(), n, n_head_kv, head_dim, stride, cache_dev);
-    gpu_->store_kv(rows.data(), pos.data(), n, n_head_kv, head_dim, stride, cache_host.data());  // host cache
+    gpu_->store_kv(rows.data(), pos.data(), n, n_head_kv, head_dim, stride, wtype::f32, cache_dev);
+    gpu_->store_kv(rows.data(), pos.data(), n, n_head_kv, head_dim, stride, wtype::f32, cache_host.data());  // host cache
     gpu_->download(cache_back.data(), cache_dev, cache_back.size() * sizeof(float));
     EXPECT_EQ(cache_back, cache_host);
     EXPECT_EQ(cache_host[static_cast<size_t>((1 * stride + 5) * head_dim + 2)], rows[static_cast<size_t>((2 * n_head_kv + 1) * head_dim + 2)]);
@@ -324,7 +324,7 @@ TEST_F(gpu_ops, DevicePointersAndStoreKv) {
 
 TEST_F(gpu_ops, DeviceErrorsBecomeStatuses) {
     try {
-        gpu_->alloc(size_t{1} << 56);  // 64 PiB
+        gpu_->alloc(size_t{1} << 56, -1);  // 64 PiB
         ADD_FAILURE() << "a 64 PiB allocation succeeded";
     } catch (const error &e) {
         EXPECT_EQ(e.status(), EUROLLM_ERR_DEVICE);
@@ -544,12 +544,12 @@ TEST_F(gpu_backward, OneTrainingStepCloseToCpu) {
     {
         gpu_backend &be = *gpu_;
         auto dev = [&](const std::vector<float> &host) {
-            float *p = static_cast<float *>(be.alloc(host.size() * sizeof(float)));
+            float *p = static_cast<float *>(be.alloc(host.size() * sizeof(float), -1));
             be.upload(p, host.data(), host.size() * sizeof(float));
             return p;
         };
         auto zeros = [&](int64_t count) {
-            float *p = static_cast<float *>(be.alloc(static_cast<size_t>(count) * sizeof(float)));
+            float *p = static_cast<float *>(be.alloc(static_cast<size_t>(count) * sizeof(float), -1));
             be.zero(p, static_cast<size_t>(count) * sizeof(float));
             return p;
         };
@@ -587,7 +587,7 @@ TEST_F(gpu_backward, OneTrainingStepCloseToCpu) {
 // Greedy decoding of one sequence through llama_forward (the runtime's placement, done here by
 // the KV cache as the context does it).
 std::vector<int32_t> greedy(const model &m, backend &be, std::vector<int32_t> prompt, int n_new) {
-    kv_cache cache(m.hp, 128);
+    kv_cache cache(m.hp, 128, wtype::f32, be);
     llama_scratch s;
     std::vector<float> logits(static_cast<size_t>(m.hp.n_vocab));
     std::vector<int32_t> out;
@@ -649,7 +649,7 @@ void device_forward(const model &m, gpu_backend &be, const std::vector<int32_t> 
                     std::vector<float *> &k_cache, std::vector<float *> &v_cache, int64_t stride, float *logits_host) {
     const hparams &hp = m.hp;
     const int64_t n = static_cast<int64_t>(tokens.size()), d = hp.n_embd;
-    auto buf = [&](int64_t count) { return static_cast<float *>(be.alloc(static_cast<size_t>(count) * sizeof(float))); };
+    auto buf = [&](int64_t count) { return static_cast<float *>(be.alloc(static_cast<size_t>(count) * sizeof(float), -1)); };
     float *x = buf(n * d), *h = buf(n * d), *q = buf(n * hp.n_head * hp.head_dim), *att = buf(n * hp.n_head * hp.head_dim),
           *kn = buf(n * hp.n_head_kv * hp.head_dim), *vn = buf(n * hp.n_head_kv * hp.head_dim), *gate = buf(n * hp.n_ff),
           *up = buf(n * hp.n_ff), *logits = buf(hp.n_vocab);
@@ -675,8 +675,8 @@ void device_forward(const model &m, gpu_backend &be, const std::vector<int32_t> 
         be.matmul(h, n, L.wv, nullptr, vn);
         be.rope(q, n, hp.n_head, hp.head_dim, pos.data(), inv.data());
         be.rope(kn, n, hp.n_head_kv, hp.head_dim, pos.data(), inv.data());
-        be.store_kv(kn, pos.data(), n, hp.n_head_kv, hp.head_dim, stride, k_cache[static_cast<size_t>(l)]);
-        be.store_kv(vn, pos.data(), n, hp.n_head_kv, hp.head_dim, stride, v_cache[static_cast<size_t>(l)]);
+        be.store_kv(kn, pos.data(), n, hp.n_head_kv, hp.head_dim, stride, wtype::f32, k_cache[static_cast<size_t>(l)]);
+        be.store_kv(vn, pos.data(), n, hp.n_head_kv, hp.head_dim, stride, wtype::f32, v_cache[static_cast<size_t>(l)]);
         backend::attention_args a{};
         a.q = q;
         a.k = k_cache[static_cast<size_t>(l)];
@@ -714,7 +714,7 @@ TEST_F(gpu_stories, DeviceResidentForwardAndPartialOffload) {
     const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 300};
     const std::vector<int32_t> next = {289};
     auto cpu = make_cpu_backend(2);
-    kv_cache cache(m.hp, 64);
+    kv_cache cache(m.hp, 64, wtype::f32, *cpu);
     llama_scratch s;
     std::vector<float> want1(static_cast<size_t>(m.hp.n_vocab)), want2(want1.size());
     auto run_cpu = [&](const std::vector<int32_t> &tokens, int32_t pos0, float *logits) {
@@ -750,8 +750,8 @@ TEST_F(gpu_stories, DeviceResidentForwardAndPartialOffload) {
         std::vector<float *> kc, vc;
         const std::vector<float> zero(static_cast<size_t>(per_layer), 0.0f);
         for (int64_t l = 0; l < m.hp.n_layer; ++l) {
-            kc.push_back(static_cast<float *>(be->alloc(zero.size() * sizeof(float))));
-            vc.push_back(static_cast<float *>(be->alloc(zero.size() * sizeof(float))));
+            kc.push_back(static_cast<float *>(be->alloc(zero.size() * sizeof(float), l)));
+            vc.push_back(static_cast<float *>(be->alloc(zero.size() * sizeof(float), l)));
             be->upload(kc.back(), zero.data(), zero.size() * sizeof(float));
             be->upload(vc.back(), zero.data(), zero.size() * sizeof(float));
         }

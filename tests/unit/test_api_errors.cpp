@@ -331,8 +331,20 @@ TEST_F(ApiMisuse, BadParams) {
     EXPECT_EQ(eurollm_model_params_init(nullptr, EUROLLM_MODEL_PARAMS_VERSION), EUROLLM_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(eurollm_model_params_init(&mp, EUROLLM_MODEL_PARAMS_VERSION), EUROLLM_OK);
     mp.device = EUROLLM_DEVICE_CUDA;
+    mp.device_index = eurollm_device_count(EUROLLM_DEVICE_CUDA);  // one past the last: none without CUDA
     eurollm_model *m = nullptr;
-    EXPECT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), &mp, &m), EUROLLM_ERR_UNSUPPORTED);
+    const eurollm_status st = eurollm_model_load(eurollm_test::stories_dir().c_str(), &mp, &m);
+    // UNSUPPORTED in a build without CUDA, DEVICE (no such device) in one with it.
+    EXPECT_TRUE(st == EUROLLM_ERR_UNSUPPORTED || st == EUROLLM_ERR_DEVICE) << st << ": " << eurollm_last_error();
+    EXPECT_EQ(m, nullptr);
+    mp.device = EUROLLM_DEVICE_CPU;
+    mp.device_index = 0;
+    mp.n_gpu_layers = -2;
+    EXPECT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), &mp, &m), EUROLLM_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(eurollm_last_error()).find("n_gpu_layers"), std::string::npos) << eurollm_last_error();
+    mp.n_gpu_layers = -1;
+    mp.device = static_cast<eurollm_device_kind>(9);
+    EXPECT_EQ(eurollm_model_load(eurollm_test::stories_dir().c_str(), &mp, &m), EUROLLM_ERR_INVALID_ARGUMENT);
     eurollm_generator_params gp;
     ASSERT_EQ(eurollm_generator_params_init(&gp, EUROLLM_GENERATOR_PARAMS_VERSION), EUROLLM_OK);
     gp.temperature = -1.0f;

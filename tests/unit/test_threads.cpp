@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/fixtures.h"
+#include "common/greedy.h"
 #include "eurollm.hpp"
 
 namespace {
@@ -14,16 +15,7 @@ std::vector<int32_t> greedy_tokens(const eurollm::Model &model, const std::strin
     eurollm::ContextParams cp;
     cp.n_threads = 1;
     cp.n_ctx = 256;
-    eurollm::Context ctx(model, cp);
-    eurollm::GeneratorParams gp;
-    gp.temperature = 0.0f;
-    gp.max_tokens = n;
-    gp.ignore_eos = true;
-    eurollm::Generator gen(ctx, gp);
-    gen.append(model.tokenize(prompt));
-    std::vector<int32_t> out;
-    while (auto t = gen.step()) out.push_back(*t);
-    return out;
+    return eurollm_test::greedy_tokens(model, prompt, n, cp);
 }
 
 TEST(Threads, SharedModelMatchesSerialRuns) {

@@ -26,20 +26,6 @@ namespace {
 
 const float *bias_or_null(const std::vector<float> &b) { return b.empty() ? nullptr : b.data(); }
 
-// Scatter rows [n, n_head_kv * head_dim] into their cells of the layout [n_head_kv, stride, head_dim],
-// rounded to the cache's type (f16: to nearest even).
-void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim, int64_t stride,
-              wtype type, void *cache) {
-    const int64_t row_bytes = wtype_row_bytes(type, head_dim);
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t h = 0; h < n_head_kv; ++h) {
-            const float *src = rows + (i * n_head_kv + h) * head_dim;
-            uint8_t *dst = static_cast<uint8_t *>(cache) + (h * stride + cell[i]) * row_bytes;
-            if (type == wtype::f32) std::memcpy(dst, src, static_cast<size_t>(row_bytes));
-            else kernels::quantize_row(src, type, head_dim, dst);
-        }
-}
-
 }  // namespace
 
 void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers &cache, llama_scratch &s,
@@ -51,11 +37,13 @@ void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers 
     s.reserve(hp, n);
     float *x = s.x.data(), *h = s.h.data();
 
+    be.begin_layer(-1);
     be.embedding(b.tokens, n, m.tok_embd, x);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         if (abort && !abort(abort_data)) fail(EUROLLM_ERR_ABORTED, "aborted by the abort callback");
         const layer_weights &L = m.layers[static_cast<size_t>(l)];
+        be.begin_layer(l);
 
         // Attention block: x += o_proj(attention(rope(q), rope(k), v)) of rms_norm(x).
         be.rms_norm(x, n, L.attn_norm, hp.rms_eps, h);
@@ -64,10 +52,10 @@ void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers 
         be.matmul(h, n, L.wv, bias_or_null(L.bv), s.v_new.data());
         be.rope(s.q.data(), n, hp.n_head, hp.head_dim, pos, s.inv_freq.data());
         be.rope(s.k_new.data(), n, hp.n_head_kv, hp.head_dim, pos, s.inv_freq.data());
-        store_kv(s.k_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.type,
-                 cache.k[static_cast<size_t>(l)]);
-        store_kv(s.v_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.type,
-                 cache.v[static_cast<size_t>(l)]);
+        be.store_kv(s.k_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.type,
+                    cache.k[static_cast<size_t>(l)]);
+        be.store_kv(s.v_new.data(), b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.type,
+                    cache.v[static_cast<size_t>(l)]);
 
         backend::attention_args a{};
         a.q = s.q.data();
@@ -96,6 +84,7 @@ void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers 
         be.add(x, h, n * d);
     }
 
+    be.begin_layer(hp.n_layer);
     // Gather the output rows, normalise them, and project to the vocabulary if logits are wanted.
     int64_t n_out = 0;
     for (int64_t i = 0; i < n; ++i) {

@@ -62,7 +62,7 @@ pub type eurollm_log_cb = ::std::option::Option<
     ),
 >;
 impl eurollm_device_kind {
-    /// the first GPU if one is present, else the CPU
+    /// the CPU for now: the GPU backend lacks the f16 KV cache and training, so a GPU is used only when asked for
     pub const EUROLLM_DEVICE_AUTO: eurollm_device_kind = eurollm_device_kind(0);
     pub const EUROLLM_DEVICE_CPU: eurollm_device_kind = eurollm_device_kind(1);
     pub const EUROLLM_DEVICE_CUDA: eurollm_device_kind = eurollm_device_kind(2);
@@ -119,7 +119,7 @@ pub struct eurollm_model_params {
     pub device: eurollm_device_kind,
     /// which device of that kind; default 0
     pub device_index: i32,
-    /// layers placed on the GPU; -1 = all (default)
+    /// layers placed on the GPU (the first N; the rest run on the CPU); -1 = all (default)
     pub n_gpu_layers: i32,
     /// map weight files instead of reading them; default true
     pub use_mmap: bool,
@@ -460,6 +460,27 @@ unsafe extern "C" {
     );
     /// Number of usable devices of a kind (CPU: 1; a GPU kind not compiled in: 0).
     pub fn eurollm_device_count(kind: eurollm_device_kind) -> ::std::os::raw::c_int;
+    /** A device's name ("NVIDIA H100 80GB HBM3 (sm_90)"; the CPU: "cpu"), NUL-terminated into text.
+
+ - `len_out`: the name's length without the NUL; on BUFFER_TOO_SMALL, the length needed.
+
+ Returns: OK, INVALID_ARGUMENT (unknown kind, index out of range, NULL len_out), BUFFER_TOO_SMALL, DEVICE.*/
+    pub fn eurollm_device_name(
+        kind: eurollm_device_kind,
+        index: i32,
+        text: *mut ::std::os::raw::c_char,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> eurollm_status;
+    /** A GPU's memory in bytes: total, and free now (either pointer may be NULL). The CPU answers 0 and 0.
+
+ Returns: OK, INVALID_ARGUMENT (unknown kind, index out of range), DEVICE.*/
+    pub fn eurollm_device_memory(
+        kind: eurollm_device_kind,
+        index: i32,
+        total_bytes: *mut u64,
+        free_bytes: *mut u64,
+    ) -> eurollm_status;
     /** Fill `params` with defaults.
  Returns: INVALID_ARGUMENT for NULL or an unknown version.*/
     pub fn eurollm_model_params_init(
