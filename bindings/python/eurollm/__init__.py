@@ -66,6 +66,8 @@ from ._eurollm import (
     adapter_merge,
     cosine_similarity,
     device_count,
+    device_memory,
+    device_name,
     set_log_callback,
     status_string,
     version,
@@ -76,7 +78,7 @@ __all__ = [
     "MAX_SEQUENCES", "AbortedError", "BadModelError", "BufferTooSmallError", "Context", "ContextFullError",
     "ContextParams", "Device", "DeviceError", "EmbedParams", "Error", "Generator", "GeneratorParams",
     "InvalidArgumentError", "IoError", "LogLevel", "Model", "ModelInfo", "ModelParams", "OutOfMemoryError",
-    "Pooling", "Precision", "Status", "StopReason", "TokenizeFlags", "UnsupportedError", "WeightType", "cosine_similarity", "device_count",
+    "Pooling", "Precision", "Status", "StopReason", "TokenizeFlags", "UnsupportedError", "WeightType", "cosine_similarity", "device_count", "device_memory", "device_name",
     "set_log_callback", "status_string", "use_python_logging", "version", "version_number", "chat",
     # training (experimental in libeurollm)
     "Dataset", "LoraTarget", "LrSchedule", "TensorPart", "Trainer", "TrainerParams", "TrainMode", "TrainResult",

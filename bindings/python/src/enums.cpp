@@ -70,7 +70,7 @@ void register_enums(py::module_ &m) {
                           {"CPU", EUROLLM_DEVICE_CPU},
                           {"CUDA", EUROLLM_DEVICE_CUDA},
                           {"HIP", EUROLLM_DEVICE_HIP}},
-                         "eurollm_device_kind: where a model runs (AUTO = the first GPU if any, else the CPU).");
+                         "eurollm_device_kind: where a model runs (AUTO = the CPU for now; a GPU only when asked for).");
     g_log_level = make_enum(m, "IntEnum", "LogLevel",
                             {{"DEBUG", EUROLLM_LOG_DEBUG},
                              {"INFO", EUROLLM_LOG_INFO},

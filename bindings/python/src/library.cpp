@@ -51,6 +51,26 @@ void register_library(py::module_ &m) {
           py::arg("kind"),
           "Usable devices of a kind (Device.CPU: 1; a GPU kind this build lacks: 0).");
 
+    m.def(
+        "device_name",
+        [](int kind, int32_t index) {
+            char buf[256];
+            size_t len = 0;
+            check(eurollm_device_name(static_cast<eurollm_device_kind>(kind), index, buf, sizeof buf, &len));
+            return std::string(buf, len);
+        },
+        py::arg("kind"), py::arg("index") = 0,
+        "A device's name: 'cpu', or e.g. 'NVIDIA H100 80GB HBM3 (sm_90)'. InvalidArgumentError for a device "
+        "that does not exist.");
+    m.def(
+        "device_memory",
+        [](int kind, int32_t index) {
+            uint64_t total = 0, avail = 0;
+            check(eurollm_device_memory(static_cast<eurollm_device_kind>(kind), index, &total, &avail));
+            return py::make_tuple(total, avail);
+        },
+        py::arg("kind"), py::arg("index") = 0, "A GPU's memory in bytes as (total, free); the CPU: (0, 0).");
+
     m.def("status_string", [](int status) { return std::string(eurollm_status_string(static_cast<eurollm_status>(status))); },
           py::arg("status"), "A fixed English name for a Status ('invalid argument').");
 

@@ -33,6 +33,23 @@ def test_device_count(capi):
     assert eurollm.device_count(eurollm.Device.CPU) == 1
 
 
+def test_device_name_and_memory():
+    assert eurollm.device_name(eurollm.Device.CPU) == "cpu"
+    assert eurollm.device_memory(eurollm.Device.CPU) == (0, 0)
+    for kind in (eurollm.Device.CUDA, eurollm.Device.HIP):
+        n = eurollm.device_count(kind)
+        for i in range(n):
+            assert eurollm.device_name(kind, i)
+            total, free = eurollm.device_memory(kind, i)
+            assert 0 < free <= total
+        with pytest.raises(eurollm.InvalidArgumentError, match="device"):
+            eurollm.device_name(kind, n)
+        with pytest.raises(eurollm.InvalidArgumentError):
+            eurollm.device_memory(kind, n)
+    with pytest.raises(eurollm.InvalidArgumentError):
+        eurollm.device_name(eurollm.Device.CPU, 1)
+
+
 def test_error_hierarchy():
     assert issubclass(eurollm.InvalidArgumentError, eurollm.Error)
     assert issubclass(eurollm.InvalidArgumentError, ValueError)

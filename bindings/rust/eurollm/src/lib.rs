@@ -60,7 +60,7 @@ pub use embed::{cosine_similarity, EmbedParams, Embeddings, Pooling};
 pub use error::{status_string, Error, ErrorKind, Result};
 pub use generator::{Generator, GeneratorParams, Piece, StopReason, Text, Tokens};
 pub use log::{reset_log_callback, set_log_callback, LogLevel};
-pub use model::{device_count, Device, Model, ModelInfo, ModelParams, TokenizeFlags, WeightType};
+pub use model::{device_count, device_memory, device_name, Device, Model, ModelInfo, ModelParams, TokenizeFlags, WeightType};
 #[cfg(feature = "experimental")]
 pub use trainer::{Trainer, TrainerParams};
 

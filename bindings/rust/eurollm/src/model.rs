@@ -16,7 +16,7 @@ use crate::ffi::{c_path, fill_buffer};
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
-    /// The first GPU if one is present, else the CPU.
+    /// The CPU for now (the GPU backend lacks the f16 KV cache and training): a GPU only when asked for.
     #[default]
     Auto,
     /// The CPU (always available).
@@ -89,6 +89,28 @@ pub fn device_count(kind: Device) -> usize {
     // SAFETY: plain query; any kind is accepted.
     let n = unsafe { sys::eurollm_device_count(kind.to_raw()) };
     n.max(0) as usize
+}
+
+/// A device's name: "cpu", or e.g. "NVIDIA H100 80GB HBM3 (sm_90)" (`eurollm_device_name`).
+/// `InvalidArgument` for a device that does not exist.
+///
+/// ```
+/// assert_eq!(eurollm::device_name(eurollm::Device::Cpu, 0).unwrap(), "cpu");
+/// ```
+pub fn device_name(kind: Device, index: i32) -> Result<String> {
+    // SAFETY: the name buffer is sized by fill_buffer.
+    let bytes = fill_buffer(256, 1, |buf: *mut std::os::raw::c_char, cap, n| unsafe {
+        sys::eurollm_device_name(kind.to_raw(), index, buf, cap, n)
+    })?;
+    Ok(String::from_utf8_lossy(&bytes.into_iter().map(|c| c as u8).collect::<Vec<u8>>()).into_owned())
+}
+
+/// A GPU's memory in bytes as `(total, free)`; the CPU answers `(0, 0)` (`eurollm_device_memory`).
+pub fn device_memory(kind: Device, index: i32) -> Result<(u64, u64)> {
+    let (mut total, mut free) = (0u64, 0u64);
+    // SAFETY: both outputs are valid for writing.
+    check(unsafe { sys::eurollm_device_memory(kind.to_raw(), index, &mut total, &mut free) })?;
+    Ok((total, free))
 }
 
 /// How to load a model (`eurollm_model_params`). `Default` takes the library's defaults.

@@ -77,6 +77,24 @@ fn a_gpu_this_build_lacks_is_unsupported() {
 }
 
 #[test]
+fn device_names_and_memory() {
+    assert_eq!(eurollm::device_name(Device::Cpu, 0).unwrap(), "cpu");
+    assert_eq!(eurollm::device_memory(Device::Cpu, 0).unwrap(), (0, 0));
+    assert_eq!(eurollm::device_name(Device::Cpu, 1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    for kind in [Device::Cuda, Device::Hip] {
+        let n = eurollm::device_count(kind) as i32;
+        for i in 0..n {
+            assert!(!eurollm::device_name(kind, i).unwrap().is_empty());
+            let (total, free) = eurollm::device_memory(kind, i).unwrap();
+            assert!(free > 0 && free <= total, "{free} of {total}");
+        }
+        let err = eurollm::device_name(kind, n).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert_eq!(eurollm::device_memory(kind, n).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+}
+
+#[test]
 fn bad_tokens_and_text_are_invalid_arguments() {
     let Some(dir) = common::stories("bad_tokens_and_text_are_invalid_arguments") else { return };
     let model = Model::load(&dir).unwrap();

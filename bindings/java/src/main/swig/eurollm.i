@@ -603,6 +603,11 @@ EUROLLM_PARAMS(eurollm_embed_params, EmbedParams)
 %rename(lastError) eurollm_last_error;
 %rename(statusString) eurollm_status_string;
 %rename(deviceCount) eurollm_device_count;
+%rename(deviceName) eurollm_device_name;
+EUROLLM_SIZED(eurollm_device_name)
+%rename(deviceMemory) eurollm_device_memory;
+EUROLLM_LONG_OUT(uint64_t, total_bytes)
+EUROLLM_LONG_OUT(uint64_t, free_bytes)
 
 %rename(modelParamsInit) eurollm_model_params_init;
 %rename(modelLoad) eurollm_model_load;

@@ -30,6 +30,28 @@ public final class Eurollm {
         return EurollmNative.deviceCount(kind);
     }
 
+    /** A device's name: "cpu", or e.g. "NVIDIA H100 80GB HBM3 (sm_90)" ({@code eurollm_device_name}). */
+    public static String deviceName(DeviceKind kind, int index) throws EurollmException {
+        Objects.requireNonNull(kind, "kind");
+        NativeLibrary.ensureLoaded();
+        byte[] buf = new byte[256];
+        long[] len = new long[1];
+        if (EurollmNative.deviceName(kind, index, buf, len) == Status.ERR_BUFFER_TOO_SMALL) {
+            buf = new byte[Sizes.toInt(len[0] + 1, "device name")];
+            Sizes.check(EurollmNative.deviceName(kind, index, buf, len));
+        }
+        return new String(buf, 0, (int) len[0], java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** A GPU's memory in bytes as {total, free}; the CPU answers {0, 0} ({@code eurollm_device_memory}). */
+    public static long[] deviceMemory(DeviceKind kind, int index) throws EurollmException {
+        Objects.requireNonNull(kind, "kind");
+        NativeLibrary.ensureLoaded();
+        long[] total = new long[1], free = new long[1];
+        EurollmNative.deviceMemory(kind, index, total, free);
+        return new long[] {total[0], free[0]};
+    }
+
     /**
      * Cosine similarity of two vectors of the same length (0 when either is all zeros), computed
      * by the library ({@code eurollm_cosine_similarity}).

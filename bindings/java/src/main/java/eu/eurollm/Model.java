@@ -385,7 +385,7 @@ public final class Model extends NativeObject implements Tokenizer {
 
             private Builder() {}
 
-            /** Where to run (default {@link DeviceKind#AUTO}: the first GPU if present, else the CPU). */
+            /** Where to run (default {@link DeviceKind#AUTO}: the CPU for now; a GPU only when asked for). */
             public Builder device(DeviceKind device) {
                 this.device = Objects.requireNonNull(device, "device");
                 return this;

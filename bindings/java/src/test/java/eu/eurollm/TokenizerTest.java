@@ -100,6 +100,12 @@ class TokenizerTest {
         assertEquals(ref.get("version"), Eurollm.version());
         assertEquals(Eurollm.bindingVersion(), Eurollm.version());
         assertEquals(1, Eurollm.deviceCount(DeviceKind.CPU));
+        assertEquals("cpu", Eurollm.deviceName(DeviceKind.CPU, 0));
+        assertArrayEquals(new long[] {0, 0}, Eurollm.deviceMemory(DeviceKind.CPU, 0));
+        int nCuda = Eurollm.deviceCount(DeviceKind.CUDA);
+        EurollmException e = assertThrows(EurollmException.class, () -> Eurollm.deviceName(DeviceKind.CUDA, nCuda));
+        assertEquals(Status.ERR_INVALID_ARGUMENT, e.status());
+        assertThrows(EurollmException.class, () -> Eurollm.deviceMemory(DeviceKind.CPU, 1));
     }
 
     @Test
