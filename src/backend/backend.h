@@ -58,6 +58,9 @@ public:
     virtual void upload(void *dst, const void *src, size_t bytes) = 0;
     virtual void download(void *dst, const void *src, size_t bytes) = 0;
     virtual void zero(void *p, size_t bytes) = 0;
+    // dst[j, :] = src[rows[j], :] for j < n (rows on the host, ascending; dst may alias src when
+    // rows[j] >= j): the gather of the output rows at the end of a forward pass.
+    virtual void copy_rows(float *dst, const float *src, const int64_t *rows, int64_t n, int64_t dim) = 0;
     // Scatters rows [n, n_head_kv * head_dim] into their cells of a cache [n_head_kv, stride, head_dim]
     // of `type` (f32, or f16 rounded to nearest even); cache is memory from alloc().
     virtual void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,

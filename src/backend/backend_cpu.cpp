@@ -114,6 +114,11 @@ public:
     void upload(void *dst, const void *src, size_t bytes) override { std::memcpy(dst, src, bytes); }
     void download(void *dst, const void *src, size_t bytes) override { std::memcpy(dst, src, bytes); }
     void zero(void *p, size_t bytes) override { std::memset(p, 0, bytes); }
+    void copy_rows(float *dst, const float *src, const int64_t *rows, int64_t n, int64_t dim) override {
+        for (int64_t j = 0; j < n; ++j)
+            if (dst + j * dim != src + rows[j] * dim)
+                std::memmove(dst + j * dim, src + rows[j] * dim, static_cast<size_t>(dim) * sizeof(float));
+    }
     void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
                   int64_t stride, wtype type, void *cache) override {
         const int64_t row_bytes = wtype_row_bytes(type, head_dim);

@@ -578,7 +578,7 @@ public:
         if (type != wtype::f32) fail(EUROLLM_ERR_UNSUPPORTED, "the GPU backend keeps an f32 KV cache only");
         float *cache = static_cast<float *>(cache_bytes);
         const int64_t count = n * n_head_kv * head_dim;
-        if (!is_device_pointer(cache)) {  // a host cache: scatter on the host, as llama_forward does
+        if (!is_device_pointer(cache)) {  // a host cache (a layer run on the CPU): scatter on the host
             host_scope h(*this);
             const float *hr = h.in(rows, count);
             const int32_t *hc = h.in(cell, n);

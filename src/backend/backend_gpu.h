@@ -81,14 +81,11 @@ struct gpu_backend_options {
 
 class gpu_backend : public backend {
 public:
-    // ---- memory (alloc/free/upload/download/zero are backend.h's) ----
+    // ---- memory (alloc/free/upload/download/zero/copy_rows are backend.h's) ----
     virtual void synchronize() = 0;
     virtual bool is_device_pointer(const void *p) const = 0;
     virtual size_t pool_bytes() const = 0;  // device memory the allocator holds (in use + cached)
 
-    // dst[j, :] = src[rows[j], :] for j < n (rows on the host; dst may alias src when rows[j] >= j):
-    // the output-row gather at the end of a device-resident forward pass.
-    virtual void copy_rows(float *dst, const float *src, const int64_t *rows, int64_t n, int64_t dim) = 0;
     virtual const gpu_device_info &device_info() const = 0;
     virtual gpu_weight_store &weights() = 0;
     // false: products use our own kernels only, never cuBLAS/hipBLAS (for tests).

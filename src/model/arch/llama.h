@@ -35,11 +35,27 @@ enum class llama_output {
     hidden   // [n_out, n_embd]: the final hidden states after the last norm
 };
 
-// Activations of one batch; grown on demand and reused between calls.
-struct llama_scratch {
-    std::vector<float> x, h, q, attn, gate, up, inv_freq;
-    std::vector<float> k_new, v_new;
-    void reserve(const hparams &hp, int64_t n);
+// Activations of one batch in the backend's memory (device memory on a GPU, so that the forward
+// pass does not cross PCIe between ops); grown on demand and reused between calls. The backend
+// that last reserved it must outlive it.
+class llama_scratch {
+public:
+    llama_scratch() = default;
+    ~llama_scratch();
+    llama_scratch(const llama_scratch &) = delete;
+    llama_scratch &operator=(const llama_scratch &) = delete;
+
+    void reserve(backend &be, const hparams &hp, int64_t n);
+
+    float *x = nullptr, *h = nullptr, *q = nullptr, *attn = nullptr, *gate = nullptr, *up = nullptr;
+    float *k_new = nullptr, *v_new = nullptr;
+    std::vector<float> inv_freq;  // host memory (a few floats; staged by a GPU backend)
+
+private:
+    void release() noexcept;
+    backend *be_ = nullptr;
+    void *block_ = nullptr;  // every buffer above, in one allocation
+    int64_t rows_ = 0;
 };
 
 // Evaluates a batch and writes the requested rows into `out`. `abort` (may be null) is polled per
