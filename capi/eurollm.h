@@ -152,7 +152,7 @@ EUROLLM_API void eurollm_log_set(eurollm_log_cb cb, eurollm_log_level min_level,
  * ------------------------------------------------------------------------------------------- */
 
 typedef enum eurollm_device_kind {
-    EUROLLM_DEVICE_AUTO = 0,  /**< the CPU for now: the GPU backend lacks the f16 KV cache and training, so a GPU is used only when asked for */
+    EUROLLM_DEVICE_AUTO = 0,  /**< the CPU for now: a GPU is used only when asked for (the trainer still runs on the CPU) */
     EUROLLM_DEVICE_CPU = 1,
     EUROLLM_DEVICE_CUDA = 2,
     EUROLLM_DEVICE_HIP = 3

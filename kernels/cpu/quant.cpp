@@ -18,30 +18,7 @@ using detail::block_q4_k;
 using detail::block_q6_k;
 using detail::block_q8_0;
 
-// f32 -> f16, round to nearest even (NaN stays NaN, overflow goes to Inf).
-uint16_t f32_to_f16(float f) {
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    const uint32_t sign = (x >> 16) & 0x8000u;
-    uint32_t mant = x & 0x7fffffu;
-    const int32_t exp = static_cast<int32_t>((x >> 23) & 0xff);
-    if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
-    int32_t e = exp - 127 + 15;
-    if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00u);
-    if (e <= 0) {  // subnormal or zero
-        if (e < -10) return static_cast<uint16_t>(sign);
-        mant |= 0x800000u;
-        const int shift = 14 - e;
-        uint32_t h = mant >> shift;
-        const uint32_t rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1u))) ++h;
-        return static_cast<uint16_t>(sign | h);
-    }
-    uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
-    const uint32_t rem = mant & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: correct
-    return static_cast<uint16_t>(sign | h);
-}
+using kmath::f32_to_f16;
 
 #if defined(__x86_64__)
 // f32_to_f16 sixteen at a time (vcvtps2ph rounds to nearest even as it does); a group holding a

@@ -4,7 +4,7 @@
 //   q: [n, n_head * head_dim]; k, v: [n_head_kv, kv_stride, head_dim]; out like q.
 //   Row i sees the cells cells[row_begin[i] .. row_begin[i + 1]) (causal mask, sequence membership
 //   and sliding window applied by the KV cache); head h reads kv head h / (n_head / n_head_kv). As
-//   kernels::attention_heads: s_t = (q . k_cell(t)) * scale, a max-subtracted softmax with the sum in
+//   kernels::attention_heads: s_t = (q . k_cell(t)) * scale (an f16 cache widened exactly), a max-subtracted softmax with the sum in
 //   double, out = sum_t p_t v_cell(t).
 //   1. warps take keys t (strided); lanes split head_dim; the score goes to scratch
 //   2. block max, then p_t = exp(s_t - max) in place and the block sum in double
@@ -23,6 +23,11 @@
 namespace eurollm::gpu {
 namespace {
 
+// A cache element as f32: the cache holds f32, or f16 bits widened exactly (kmath::f16_to_f32).
+__device__ __forceinline__ float kv_value(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float kv_value(const uint16_t *p, int64_t i) { return kmath::f16_to_f32(p[i]); }
+
+template <typename KV>
 __global__ void attention_kernel(attention_desc a, float *scratch) {
     extern __shared__ float partial_out[];  // [warps, head_dim]
     __shared__ float fred[kMaxWarps];
@@ -38,16 +43,16 @@ __global__ void attention_kernel(attention_desc a, float *scratch) {
         const int32_t *cells = a.cells + a.row_begin[i];
         const int64_t end = a.row_begin[i + 1] - a.row_begin[i];
         const float *q = a.q + (i * a.n_head + h) * hd;
-        const float *kh = a.k + kvh * a.kv_stride * hd;
-        const float *vh = a.v + kvh * a.kv_stride * hd;
+        const KV *kh = static_cast<const KV *>(a.k) + kvh * a.kv_stride * hd;
+        const KV *vh = static_cast<const KV *>(a.v) + kvh * a.kv_stride * hd;
         float *sc = scratch + task * a.max_visible;
 
         // 1. scores
         float mx = -FLT_MAX;
         for (int64_t t = wid; t < end; t += nw) {
-            const float *kr = kh + static_cast<int64_t>(cells[t]) * hd;
+            const KV *kr = kh + static_cast<int64_t>(cells[t]) * hd;
             float s = 0.0f;
-            for (int64_t d = lane; d < hd; d += warp_size()) s += q[d] * kr[d];
+            for (int64_t d = lane; d < hd; d += warp_size()) s += q[d] * kv_value(kr, d);
             s = warp_sum(s) * a.scale;
             if (lane == 0) sc[t] = s;
             mx = s > mx ? s : mx;
@@ -67,7 +72,7 @@ __global__ void attention_kernel(attention_desc a, float *scratch) {
         // 3. out = sum_t p_t v_t
         for (int64_t d = lane; d < hd; d += warp_size()) {
             float acc = 0.0f;
-            for (int64_t t = wid; t < end; t += nw) acc += (sc[t] * inv) * vh[static_cast<int64_t>(cells[t]) * hd + d];
+            for (int64_t t = wid; t < end; t += nw) acc += (sc[t] * inv) * kv_value(vh, static_cast<int64_t>(cells[t]) * hd + d);
             partial_out[wid * hd + d] = acc;
         }
         __syncthreads();
@@ -81,14 +86,18 @@ __global__ void attention_kernel(attention_desc a, float *scratch) {
     }
 }
 
+__device__ __forceinline__ void kv_store(float *p, int64_t i, float x) { p[i] = x; }
+__device__ __forceinline__ void kv_store(uint16_t *p, int64_t i, float x) { p[i] = kmath::f32_to_f16(x); }
+
+template <typename KV>
 __global__ void store_kv_kernel(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
-                                int64_t stride, float *cache) {
+                                int64_t stride, KV *cache) {
     const int64_t total = n * n_head_kv * head_dim;
     for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
          e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         const int64_t d = e % head_dim, ih = e / head_dim;
         const int64_t h = ih % n_head_kv, i = ih / n_head_kv;
-        cache[(h * stride + cell[i]) * head_dim + d] = rows[e];
+        kv_store(cache, (h * stride + cell[i]) * head_dim + d, rows[e]);
     }
 }
 
@@ -154,16 +163,23 @@ status attention(stream_t s, const attention_desc &a, float *scratch) {
     EUROLLM_GPU_REQUIRE(a.max_visible > 0 && scratch, "attention: no score scratch");
     // Dynamic shared memory: one partial output row per warp (at most kMaxWarps warps).
     const size_t shmem = static_cast<size_t>(kMaxWarps) * static_cast<size_t>(a.head_dim) * sizeof(float);
-    attention_kernel<<<grid_for(a.n * a.n_head, 1), kBlock, shmem, EUROLLM_STREAM(s)>>>(a, scratch);
+    if (a.kv_f16)
+        attention_kernel<uint16_t><<<grid_for(a.n * a.n_head, 1), kBlock, shmem, EUROLLM_STREAM(s)>>>(a, scratch);
+    else
+        attention_kernel<float><<<grid_for(a.n * a.n_head, 1), kBlock, shmem, EUROLLM_STREAM(s)>>>(a, scratch);
     EUROLLM_GPU_TRY_LAUNCH("attention_kernel");
     return {};
 }
 
 status store_kv(stream_t s, const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
-                int64_t stride, float *cache) {
+                int64_t stride, void *cache, bool f16) {
     if (n <= 0) return {};
-    store_kv_kernel<<<grid_for(n * n_head_kv * head_dim, kBlock), kBlock, 0, EUROLLM_STREAM(s)>>>(
-        rows, cell, n, n_head_kv, head_dim, stride, cache);
+    if (f16)
+        store_kv_kernel<<<grid_for(n * n_head_kv * head_dim, kBlock), kBlock, 0, EUROLLM_STREAM(s)>>>(
+            rows, cell, n, n_head_kv, head_dim, stride, static_cast<uint16_t *>(cache));
+    else
+        store_kv_kernel<<<grid_for(n * n_head_kv * head_dim, kBlock), kBlock, 0, EUROLLM_STREAM(s)>>>(
+            rows, cell, n, n_head_kv, head_dim, stride, static_cast<float *>(cache));
     EUROLLM_GPU_TRY_LAUNCH("store_kv_kernel");
     return {};
 }

@@ -109,15 +109,18 @@ status rope(stream_t s, float *x, int64_t n, int64_t n_heads, int64_t head_dim, 
 status swiglu(stream_t s, const float *gate, const float *up, float *act, int64_t count);
 // y[e] += x[e].
 status add(stream_t s, float *y, const float *x, int64_t count);
-// Scatters rows [n, n_head_kv * head_dim] into cache [n_head_kv, stride, head_dim] at cells cell[i].
+// Scatters rows [n, n_head_kv * head_dim] into cache [n_head_kv, stride, head_dim] at cells cell[i]:
+// f32, or with f16 the f16 bits (rounded to nearest even, kmath::f32_to_f16, as on the CPU).
 status store_kv(stream_t s, const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
-                int64_t stride, float *cache);
+                int64_t stride, void *cache, bool f16);
 
 // Attention of n query rows against one layer's cache (backend::attention_args, the same layout):
 // row i attends to cells[row_begin[i] .. row_begin[i + 1]) (mask already applied by the KV cache).
 // scratch: n * n_head * max_visible floats, max_visible >= the longest row's cell count.
 struct attention_desc {
-    const float *q, *k, *v;
+    const float *q;
+    const void *k, *v;  // f32, or f16 bits with kv_f16
+    bool kv_f16 = false;
     float *out;
     const int32_t *cells;
     const int64_t *row_begin;  // [n + 1]

@@ -525,11 +525,11 @@ public:
     }
 
     void attention(const attention_args &a) override {
-        if (a.kv_type != wtype::f32)  // contexts refuse the combination; this guards other callers
-            fail(EUROLLM_ERR_UNSUPPORTED, "the GPU backend reads an f32 KV cache only");
-        const auto *kf = static_cast<const float *>(a.k), *vf = static_cast<const float *>(a.v);
+        if (a.kv_type != wtype::f32 && a.kv_type != wtype::f16)
+            fail(EUROLLM_ERR_UNSUPPORTED, "the GPU backend reads an f32 or f16 KV cache, not ", wtype_name(a.kv_type));
+        const auto *kb = static_cast<const uint8_t *>(a.k), *vb = static_cast<const uint8_t *>(a.v);
         const int64_t q_count = a.n * a.n_head * a.head_dim;
-        const int64_t kv_count = a.n_head_kv * a.kv_stride * a.head_dim;
+        const int64_t kv_bytes = a.n_head_kv * a.kv_stride * wtype_row_bytes(a.kv_type, a.head_dim);
         // The row offsets are small and size the score scratch: read them on the host.
         std::vector<int64_t> rb(as_size(a.n + 1), 0);
         if (a.n > 0) {
@@ -545,8 +545,8 @@ public:
             host_scope h(*this);
             attention_args c = a;
             c.q = h.in(a.q, q_count);
-            c.k = h.in(kf, kv_count);
-            c.v = h.in(vf, kv_count);
+            c.k = h.in(kb, kv_bytes);
+            c.v = h.in(vb, kv_bytes);
             c.cells = h.in(a.cells, n_cells);
             c.row_begin = rb.data();
             c.out = h.out(a.out, q_count);
@@ -556,8 +556,9 @@ public:
         device_scope d(*this);
         gpu::attention_desc g;
         g.q = d.in(a.q, q_count);
-        g.k = d.in(kf, kv_count);
-        g.v = d.in(vf, kv_count);
+        g.k = d.in(kb, kv_bytes);
+        g.v = d.in(vb, kv_bytes);
+        g.kv_f16 = a.kv_type == wtype::f16;
         g.cells = d.in(a.cells, n_cells);
         g.row_begin = d.in(rb.data(), a.n + 1);
         g.out = d.out(a.out, q_count);
@@ -574,23 +575,20 @@ public:
     }
 
     void store_kv(const float *rows, const int32_t *cell, int64_t n, int64_t n_head_kv, int64_t head_dim,
-                  int64_t stride, wtype type, void *cache_bytes) override {
-        if (type != wtype::f32) fail(EUROLLM_ERR_UNSUPPORTED, "the GPU backend keeps an f32 KV cache only");
-        float *cache = static_cast<float *>(cache_bytes);
+                  int64_t stride, wtype type, void *cache) override {
+        if (type != wtype::f32 && type != wtype::f16)
+            fail(EUROLLM_ERR_UNSUPPORTED, "the GPU backend keeps an f32 or f16 KV cache, not ", wtype_name(type));
         const int64_t count = n * n_head_kv * head_dim;
-        if (!is_device_pointer(cache)) {  // a host cache (a layer run on the CPU): scatter on the host
+        if (!is_device_pointer(cache)) {  // a host cache (a layer run on the CPU): the CPU backend's scatter
             host_scope h(*this);
             const float *hr = h.in(rows, count);
             const int32_t *hc = h.in(cell, n);
-            for (int64_t i = 0; i < n; ++i)
-                for (int64_t hh = 0; hh < n_head_kv; ++hh)
-                    std::memcpy(cache + (hh * stride + hc[i]) * head_dim, hr + (i * n_head_kv + hh) * head_dim,
-                                as_size(head_dim) * sizeof(float));
+            cpu().store_kv(hr, hc, n, n_head_kv, head_dim, stride, type, cache);
             return h.finish();
         }
         device_scope d(*this);
-        EUROLLM_GPU_CHECK(
-            gpu::store_kv(stream_, d.in(rows, count), d.in(cell, n), n, n_head_kv, head_dim, stride, cache));
+        EUROLLM_GPU_CHECK(gpu::store_kv(stream_, d.in(rows, count), d.in(cell, n), n, n_head_kv, head_dim, stride, cache,
+                                        type == wtype::f16));
         d.finish();
     }
 

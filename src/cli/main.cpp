@@ -46,7 +46,7 @@ const char kUsage[] =
     "  --kv-type f32|f16          KV cache elements: f16 halves its memory and traffic, rounding keys\n"
     "                             and values (default f32; also for chat and bench)\n"
     "  --device cpu|cuda[:N]|hip[:N]  where the model runs (default cpu); the GPU holds the weights\n"
-    "                             and the KV cache (f32 only); also for chat, embed and bench\n"
+    "                             and the KV cache; also for chat, embed and bench\n"
     "  --gpu-layers N             with a GPU device: the first N layers on it, the rest on the CPU\n"
     "                             (default -1: all)\n"
     "\n"

@@ -20,17 +20,11 @@ int check_threads(int n) {
     return n;
 }
 
-const context_options &check_device(const context_options &o) {
-    if (o.device.gpu && o.kv_type != wtype::f32)
-        fail(EUROLLM_ERR_UNSUPPORTED, "kv_type ", wtype_name(o.kv_type), " on a GPU: the GPU backend keeps an F32 KV cache");
-    return o;
-}
-
 }  // namespace
 
 context::context(const model &m, const context_options &o)
     : model_(m),
-      backend_(make_backend(m, check_device(o).device, check_threads(o.n_threads), o.precision)),
+      backend_(make_backend(m, o.device, check_threads(o.n_threads), o.precision)),
       cache_(m.hp, resolve_n_ctx(m.hp, o.n_ctx), o.kv_type, *backend_),
       n_batch_(o.n_batch > 0 ? o.n_batch : 512),
       seed_(o.seed),

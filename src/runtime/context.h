@@ -21,7 +21,7 @@ struct context_options {
     int n_threads = 0;    // 0: one per core
     uint64_t seed = 0;
     kernels::act_precision precision = kernels::act_precision::split;  // bf16-weight products
-    wtype kv_type = wtype::f32;  // the KV cache's elements: f32 or f16 (f32 only on a GPU)
+    wtype kv_type = wtype::f32;  // the KV cache's elements: f32 or f16
     device_placement device;     // the model's placement (runtime/device.h); default: the CPU
 };
 

@@ -245,6 +245,9 @@ TEST_F(gpu_ops, Attention) {
     const int64_t n_head = 8, n_head_kv = 2, head_dim = 64, stride = 300;
     const std::vector<float> k = random_floats(static_cast<size_t>(n_head_kv * stride * head_dim), 13);
     const std::vector<float> v = random_floats(k.size(), 14);
+    std::vector<uint16_t> k16(k.size()), v16(v.size());
+    kernels::quantize_row(k.data(), wtype::f16, static_cast<int64_t>(k.size()), k16.data());
+    kernels::quantize_row(v.data(), wtype::f16, static_cast<int64_t>(v.size()), v16.data());
     auto prefix = [](int32_t first, int32_t last) {
         std::vector<int32_t> c;
         for (int32_t t = first; t <= last; ++t) c.push_back(t);
@@ -285,6 +288,16 @@ TEST_F(gpu_ops, Attention) {
         args.out = b.data();
         gpu_->attention(args);
         EXPECT_LT(rel_err(b, a), 1e-5) << "rows " << n << " cells " << cells.size();
+        // The same cache as f16 (the context option kv_type): both read the same rounded values.
+        args.k = k16.data();
+        args.v = v16.data();
+        args.kv_type = wtype::f16;
+        args.out = a.data();
+        cpu_->attention(args);
+        args.out = b.data();
+        gpu_->attention(args);
+        EXPECT_LT(rel_err(b, a), 1e-5) << "f16 cache, rows " << n << " cells " << cells.size();
+        args.kv_type = wtype::f32;
     }
 }
 
@@ -315,6 +328,16 @@ TEST_F(gpu_ops, DevicePointersAndStoreKv) {
     gpu_->store_kv(rows.data(), pos.data(), n, n_head_kv, head_dim, stride, wtype::f32, cache_host.data());  // host cache
     gpu_->download(cache_back.data(), cache_dev, cache_back.size() * sizeof(float));
     EXPECT_EQ(cache_back, cache_host);
+    // An f16 cache: the device rounds exactly as the CPU backend does (kmath::f32_to_f16), bit for bit.
+    std::vector<uint16_t> c16_cpu(cache_host.size(), 0), c16_back(cache_host.size());
+    const size_t c16_bytes = c16_cpu.size() * sizeof(uint16_t);
+    void *c16_dev = gpu_->alloc(c16_bytes, -1);
+    gpu_->zero(c16_dev, c16_bytes);
+    gpu_->store_kv(rows.data(), pos.data(), n, n_head_kv, head_dim, stride, wtype::f16, c16_dev);
+    cpu_->store_kv(rows.data(), pos.data(), n, n_head_kv, head_dim, stride, wtype::f16, c16_cpu.data());
+    gpu_->download(c16_back.data(), c16_dev, c16_bytes);
+    EXPECT_EQ(c16_back, c16_cpu);
+    gpu_->free(c16_dev);
     EXPECT_EQ(cache_host[static_cast<size_t>((1 * stride + 5) * head_dim + 2)], rows[static_cast<size_t>((2 * n_head_kv + 1) * head_dim + 2)]);
     gpu_->free(dx);
     gpu_->free(dy);

@@ -143,13 +143,24 @@ TEST_F(gpu_capi, EmbeddingsMatchCpu) {
     EXPECT_LT(max_rel_err(got.data(), want.data(), want.size()), 1e-4);
 }
 
-TEST_F(gpu_capi, UnsupportedAndBadPlacementsAreStatuses) {
+TEST_F(gpu_capi, F16KvCacheMatchesCpuF16Cache) {
+    // Both round keys and values with the same f32 -> f16 conversion, so they attend to the same values.
     eurollm::ContextParams cp;
     cp.kv_type = EUROLLM_WEIGHT_F16;
-    eurollm_context *ctx = nullptr;
-    EXPECT_EQ(eurollm_context_init(gpu_->get(), &cp, &ctx), EUROLLM_ERR_UNSUPPORTED);
-    EXPECT_NE(std::string(eurollm_last_error()).find("kv_type"), std::string::npos) << eurollm_last_error();
-    EXPECT_EQ(ctx, nullptr);
+    const std::vector<int32_t> toks = cpu_->tokenize("Once upon a time, there was a little girl named Lily.");
+    std::vector<float> want(toks.size() * n_vocab_), got(want.size()), f32(want.size());
+    eurollm::Context cc(*cpu_, cp), gc(*gpu_, cp), g32(*gpu_);
+    ASSERT_EQ(eurollm_context_decode_all(cc.get(), toks.data(), toks.size(), want.data(), want.size()), EUROLLM_OK);
+    ASSERT_EQ(eurollm_context_decode_all(gc.get(), toks.data(), toks.size(), got.data(), got.size()), EUROLLM_OK)
+        << eurollm_last_error();
+    ASSERT_EQ(eurollm_context_decode_all(g32.get(), toks.data(), toks.size(), f32.data(), f32.size()), EUROLLM_OK);
+    EXPECT_LT(max_rel_err(got.data(), want.data(), want.size()), 1e-4);
+    EXPECT_GT(max_rel_err(got.data(), f32.data(), f32.size()), 0.0) << "kv_type F16 did not reach the GPU cache";
+    EXPECT_EQ(eurollm_test::greedy_tokens(*gpu_, "Once upon a time", 48, cp),
+              eurollm_test::greedy_tokens(*cpu_, "Once upon a time", 48, cp));
+}
+
+TEST_F(gpu_capi, BadPlacementsAreStatuses) {
     eurollm::ModelParams mp;
     mp.device = kind_;
     mp.device_index = eurollm_device_count(kind_);

@@ -62,7 +62,7 @@ pub type eurollm_log_cb = ::std::option::Option<
     ),
 >;
 impl eurollm_device_kind {
-    /// the CPU for now: the GPU backend lacks the f16 KV cache and training, so a GPU is used only when asked for
+    /// the CPU for now: a GPU is used only when asked for (the trainer still runs on the CPU)
     pub const EUROLLM_DEVICE_AUTO: eurollm_device_kind = eurollm_device_kind(0);
     pub const EUROLLM_DEVICE_CPU: eurollm_device_kind = eurollm_device_kind(1);
     pub const EUROLLM_DEVICE_CUDA: eurollm_device_kind = eurollm_device_kind(2);

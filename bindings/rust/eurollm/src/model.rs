@@ -16,7 +16,7 @@ use crate::ffi::{c_path, fill_buffer};
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
-    /// The CPU for now (the GPU backend lacks the f16 KV cache and training): a GPU only when asked for.
+    /// The CPU for now: a GPU only when asked for (the trainer still runs on the CPU).
     #[default]
     Auto,
     /// The CPU (always available).
