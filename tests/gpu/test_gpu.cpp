@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "backend/backend_gpu.h"
 #include "common/fixtures.h"
+#include "common/forward.h"
 #include "common/math.h"
 #include "core/error.h"
 #include "kernels.h"
@@ -617,23 +618,8 @@ std::vector<int32_t> greedy(const model &m, backend &be, std::vector<int32_t> pr
     int32_t next_pos = 0;
     std::vector<int32_t> batch = std::move(prompt);
     for (int step = 0; step < n_new; ++step) {
-        const int64_t n = static_cast<int64_t>(batch.size());
-        std::vector<int32_t> pos(batch.size()), seq(batch.size(), 0);
-        std::iota(pos.begin(), pos.end(), next_pos);
-        kv_cache::placement pl;
-        cache.place(seq.data(), pos.data(), n, m.hp.sliding_window, pl);
-        std::vector<uint8_t> output(batch.size(), 0);
-        output.back() = 1;
-        llama_batch b;
-        b.tokens = batch.data();
-        b.pos = pos.data();
-        b.cell = pl.cell.data();
-        b.visible = pl.visible.data();
-        b.visible_begin = pl.visible_begin.data();
-        b.output = output.data();
-        b.n = n;
-        llama_forward(m, be, b, cache.layers(), s, llama_output::logits, logits.data());
-        next_pos += static_cast<int32_t>(n);
+        eurollm_test::forward_last(m, be, cache, s, batch, next_pos, logits.data());
+        next_pos += static_cast<int32_t>(batch.size());
         const int32_t tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
         out.push_back(tok);
         batch = {tok};
@@ -741,22 +727,7 @@ TEST_F(gpu_stories, DeviceResidentForwardAndPartialOffload) {
     llama_scratch s;
     std::vector<float> want1(static_cast<size_t>(m.hp.n_vocab)), want2(want1.size());
     auto run_cpu = [&](const std::vector<int32_t> &tokens, int32_t pos0, float *logits) {
-        const int64_t n = static_cast<int64_t>(tokens.size());
-        std::vector<int32_t> pos(tokens.size()), seq(tokens.size(), 0);
-        std::iota(pos.begin(), pos.end(), pos0);
-        kv_cache::placement pl;
-        cache.place(seq.data(), pos.data(), n, m.hp.sliding_window, pl);
-        std::vector<uint8_t> output(tokens.size(), 0);
-        output.back() = 1;
-        llama_batch b;
-        b.tokens = tokens.data();
-        b.pos = pos.data();
-        b.cell = pl.cell.data();
-        b.visible = pl.visible.data();
-        b.visible_begin = pl.visible_begin.data();
-        b.output = output.data();
-        b.n = n;
-        llama_forward(m, *cpu, b, cache.layers(), s, llama_output::logits, logits);
+        eurollm_test::forward_last(m, *cpu, cache, s, tokens, pos0, logits);
     };
     run_cpu(prompt, 0, want1.data());
     const int32_t p6 = static_cast<int32_t>(prompt.size());

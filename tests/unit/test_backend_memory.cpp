@@ -11,11 +11,11 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <numeric>
 #include <vector>
 
 #include "backend/backend.h"
 #include "common/fixtures.h"
+#include "common/forward.h"
 #include "model/arch/llama.h"
 #include "model/model.h"
 #include "runtime/kv_cache.h"
@@ -116,26 +116,10 @@ private:
     std::map<void *, size_t> blocks_;
 };
 
-// Evaluates `tokens` after `pos0` tokens of one sequence and returns the last row's logits.
 std::vector<float> forward(const model &m, backend &be, kv_cache &cache, llama_scratch &s,
                            const std::vector<int32_t> &tokens, int32_t pos0) {
-    const int64_t n = static_cast<int64_t>(tokens.size());
-    std::vector<int32_t> pos(tokens.size()), seq(tokens.size(), 0);
-    std::iota(pos.begin(), pos.end(), pos0);
-    kv_cache::placement pl;
-    cache.place(seq.data(), pos.data(), n, m.hp.sliding_window, pl);
-    std::vector<uint8_t> output(tokens.size(), 0);
-    output.back() = 1;
-    llama_batch b;
-    b.tokens = tokens.data();
-    b.pos = pos.data();
-    b.cell = pl.cell.data();
-    b.visible = pl.visible.data();
-    b.visible_begin = pl.visible_begin.data();
-    b.output = output.data();
-    b.n = n;
     std::vector<float> logits(static_cast<size_t>(m.hp.n_vocab));
-    llama_forward(m, be, b, cache.layers(), s, llama_output::logits, logits.data());
+    eurollm_test::forward_last(m, be, cache, s, tokens, pos0, logits.data());
     return logits;
 }
 
