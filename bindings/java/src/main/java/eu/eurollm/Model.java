@@ -351,7 +351,7 @@ public final class Model extends NativeObject implements Tokenizer {
             this.weightType = b.weightType;
         }
 
-        /** The library's defaults: automatic device, all layers on the GPU if any, mmap on. */
+        /** The library's defaults: the automatic device (the CPU for now), mmap on. */
         public static Options defaults() {
             return builder().build();
         }
