@@ -100,14 +100,18 @@ std::vector<uint8_t> context::save_state() const {
     const auto &pos = cache.cell_pos();
     const auto &seqs = cache.cell_seqs();
     w.pod(static_cast<uint64_t>(cache.n_used()));
-    std::vector<float> kv(static_cast<size_t>(2 * hp.n_layer * cache.floats_per_cell_per_layer()));
-    for (size_t c = 0; c < seqs.size(); ++c) {
-        if (!seqs[c]) continue;
-        w.pod(static_cast<int32_t>(c));
+    std::vector<int32_t> used;
+    for (size_t c = 0; c < seqs.size(); ++c)
+        if (seqs[c]) used.push_back(static_cast<int32_t>(c));
+    const size_t per_cell = static_cast<size_t>(2 * hp.n_layer * cache.floats_per_cell_per_layer());
+    std::vector<float> kv(used.size() * per_cell);
+    cache.copy_cells_out(used, kv.data());
+    for (size_t i = 0; i < used.size(); ++i) {
+        const auto c = static_cast<size_t>(used[i]);
+        w.pod(used[i]);
         w.pod(pos[c]);
         w.pod(seqs[c]);
-        cache.copy_cell_out(static_cast<int32_t>(c), kv.data());
-        w.bytes(kv.data(), kv.size() * sizeof(float));
+        w.bytes(kv.data() + i * per_cell, per_cell * sizeof(float));
     }
     return std::move(w.buf);
 }
@@ -157,11 +161,16 @@ void context::load_state(const uint8_t *data, size_t size) {
     if (r.p != r.end) fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state has trailing bytes");
 
     reset();
+    std::vector<int32_t> ids;
+    std::vector<float> kv;
+    kv.reserve(cells.size() * floats);
     for (auto &c : cells) {
         cache_.cell_pos()[static_cast<size_t>(c.cell)] = c.pos;
         cache_.cell_seqs()[static_cast<size_t>(c.cell)] = c.seqs;
-        cache_.copy_cell_in(c.cell, c.kv.data());
+        ids.push_back(c.cell);
+        kv.insert(kv.end(), c.kv.begin(), c.kv.end());
     }
+    cache_.copy_cells_in(ids, kv.data());
     history_ = std::move(history);
     logits_ = std::move(logits);
 }

@@ -127,28 +127,42 @@ void kv_cache::seq_keep(int32_t seq) {
     }
 }
 
-// State files hold f32: each row is read from wherever the layer lives, then widened.
-void kv_cache::copy_cell_out(int32_t cell, float *dst) const {
-    std::vector<uint8_t> row(static_cast<size_t>(row_bytes_));
+// State files hold f32. Per layer and head, the span of rows from the lowest to the highest cell
+// asked for is read from wherever the layer lives in one call, then each cell's row is widened from
+// it (or rounded into it, and the span written back): a GPU cache moves in a few large copies, and a
+// CPU cache copies only the span, not the whole context.
+void kv_cache::copy_cells_out(const std::vector<int32_t> &cells, float *dst) const {
+    if (cells.empty()) return;
+    const int64_t per_cell = 2 * n_layer_ * n_head_kv_ * head_dim_;
+    const auto [lo, hi] = std::minmax_element(cells.begin(), cells.end());
+    std::vector<uint8_t> span(static_cast<size_t>((*hi - *lo + 1) * row_bytes_));
+    int64_t part = 0;  // (side, layer, head): the row's place in a cell record [2, n_layer, n_head_kv]
     for (const std::vector<void *> *side : {&layers_.k, &layers_.v})
         for (int64_t l = 0; l < n_layer_; ++l)
-            for (int64_t h = 0; h < n_head_kv_; ++h) {
-                const auto *base = static_cast<const uint8_t *>((*side)[static_cast<size_t>(l)]);
-                mem_.download(row.data(), base + (h * n_ctx_ + cell) * row_bytes_, row.size());
-                kernels::dequantize_row(row.data(), type_, head_dim_, dst);
-                dst += head_dim_;
+            for (int64_t h = 0; h < n_head_kv_; ++h, ++part) {
+                const auto *rows = static_cast<const uint8_t *>((*side)[static_cast<size_t>(l)]) + h * n_ctx_ * row_bytes_;
+                mem_.download(span.data(), rows + *lo * row_bytes_, span.size());
+                for (size_t i = 0; i < cells.size(); ++i)
+                    kernels::dequantize_row(span.data() + (cells[i] - *lo) * row_bytes_, type_, head_dim_,
+                                            dst + static_cast<int64_t>(i) * per_cell + part * head_dim_);
             }
 }
 
-void kv_cache::copy_cell_in(int32_t cell, const float *src) {
-    std::vector<uint8_t> row(static_cast<size_t>(row_bytes_));
+void kv_cache::copy_cells_in(const std::vector<int32_t> &cells, const float *src) {
+    if (cells.empty()) return;
+    const int64_t per_cell = 2 * n_layer_ * n_head_kv_ * head_dim_;
+    const auto [lo, hi] = std::minmax_element(cells.begin(), cells.end());
+    std::vector<uint8_t> span(static_cast<size_t>((*hi - *lo + 1) * row_bytes_));
+    int64_t part = 0;
     for (const std::vector<void *> *side : {&layers_.k, &layers_.v})
         for (int64_t l = 0; l < n_layer_; ++l)
-            for (int64_t h = 0; h < n_head_kv_; ++h) {
-                kernels::quantize_row(src, type_, head_dim_, row.data());
-                auto *base = static_cast<uint8_t *>((*side)[static_cast<size_t>(l)]);
-                mem_.upload(base + (h * n_ctx_ + cell) * row_bytes_, row.data(), row.size());
-                src += head_dim_;
+            for (int64_t h = 0; h < n_head_kv_; ++h, ++part) {
+                auto *rows = static_cast<uint8_t *>((*side)[static_cast<size_t>(l)]) + h * n_ctx_ * row_bytes_;
+                mem_.download(span.data(), rows + *lo * row_bytes_, span.size());  // keeps the cells between
+                for (size_t i = 0; i < cells.size(); ++i)
+                    kernels::quantize_row(src + static_cast<int64_t>(i) * per_cell + part * head_dim_, type_, head_dim_,
+                                          span.data() + (cells[i] - *lo) * row_bytes_);
+                mem_.upload(rows + *lo * row_bytes_, span.data(), span.size());
             }
 }
 

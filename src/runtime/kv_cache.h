@@ -47,10 +47,11 @@ public:
     std::vector<int32_t> &cell_pos() { return pos_; }
     std::vector<uint64_t> &cell_seqs() { return seqs_; }
     int64_t floats_per_cell_per_layer() const { return n_head_kv_ * head_dim_; }
-    // All layers' K then V for the cell, as f32 whatever the cache's type (f16 widens exactly;
-    // copying in rounds to the cache's type).
-    void copy_cell_out(int32_t cell, float *dst) const;
-    void copy_cell_in(int32_t cell, const float *src);
+    // Per cell, in the order given: all layers' K then V ([2, n_layer, n_head_kv, head_dim]), as f32
+    // whatever the cache's type (f16 widens exactly; copying in rounds to the cache's type). Rows
+    // move to and from the backend's memory as one span per layer and head (lowest to highest cell).
+    void copy_cells_out(const std::vector<int32_t> &cells, float *dst) const;
+    void copy_cells_in(const std::vector<int32_t> &cells, const float *src);
 
 private:
     void free_layers() noexcept;

@@ -155,13 +155,19 @@ TEST(BackendMemory, ForwardPassAndKvCacheReachBackendMemoryOnlyThroughTheBackend
             EXPECT_EQ(fenced.layers_begun, two_passes);
             // State rows travel through download/upload: a cell read back equals the CPU cache's.
             const int64_t per_cell = 2 * m->hp.n_layer * cache.floats_per_cell_per_layer();
-            std::vector<float> a(static_cast<size_t>(per_cell)), b(a.size());
-            cache.copy_cell_out(3, a.data());
-            plain_cache.copy_cell_out(3, b.data());
+            const std::vector<int32_t> cells = {3, 0, 6};
+            std::vector<float> a(cells.size() * static_cast<size_t>(per_cell)), b(a.size());
+            cache.copy_cells_out(cells, a.data());
+            plain_cache.copy_cells_out(cells, b.data());
             EXPECT_EQ(a, b);
-            cache.copy_cell_in(5, a.data());
-            cache.copy_cell_out(5, b.data());
+            // Written into other cells (as a state load does), read back the same.
+            const std::vector<int32_t> others = {10, 5, 20};
+            cache.copy_cells_in(others, a.data());
+            cache.copy_cells_out(others, b.data());
             EXPECT_EQ(a, b);
+            std::vector<float> c(static_cast<size_t>(per_cell));
+            cache.copy_cells_out({6}, c.data());
+            EXPECT_TRUE(std::equal(c.begin(), c.end(), a.begin() + 2 * per_cell)) << "cell 6 moved by the write";
         }
         EXPECT_EQ(fenced.live_blocks(), 0u) << "the cache and the scratch must free what they allocated";
     }
