@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${1:-$ROOT/build}"
 OUT="${2:-$BUILD/default-model}"
-STEPS="${STEPS:-2500}" BATCH="${BATCH:-16}" SEQ_LEN="${SEQ_LEN:-128}" LR="${LR:-3e-3}" VOCAB="${VOCAB:-2048}"
+STEPS="${STEPS:-5000}" BATCH="${BATCH:-16}" SEQ_LEN="${SEQ_LEN:-128}" LR="${LR:-3e-3}" VOCAB="${VOCAB:-2048}"
 THREADS="${THREADS:-0}"
 EUROLLM="$BUILD/eurollm"
 [ -x "$EUROLLM" ] || { echo "no eurollm CLI in $BUILD (build it first)" >&2; exit 1; }
