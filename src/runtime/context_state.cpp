@@ -146,29 +146,29 @@ void context::load_state(const uint8_t *data, size_t size) {
     }
     const auto n_cells = r.pod<uint64_t>();
     if (n_cells > static_cast<uint64_t>(n_ctx())) fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state needs ", n_cells, " cells but the context has ", n_ctx());
-    struct cell_rec { int32_t cell, pos; uint64_t seqs; std::vector<float> kv; };
-    std::vector<cell_rec> cells(n_cells);
+    // Read straight into the layout copy_cells_in takes: the cells' ids and their rows, in order.
     const size_t floats = static_cast<size_t>(2 * hp.n_layer * cache_.floats_per_cell_per_layer());
-    for (auto &c : cells) {
-        c.cell = r.pod<int32_t>();
-        c.pos = r.pod<int32_t>();
-        c.seqs = r.pod<uint64_t>();
-        if (c.cell < 0 || c.cell >= n_ctx() || c.pos < 0 || c.seqs == 0)
+    // Sized from the bytes actually there, so a damaged count cannot ask for a large allocation.
+    const size_t record = 2 * sizeof(int32_t) + sizeof(uint64_t) + floats * sizeof(float);
+    if (static_cast<size_t>(r.end - r.p) != n_cells * record)
+        fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state is truncated or has trailing bytes");
+    std::vector<int32_t> ids(n_cells), cell_pos(n_cells);
+    std::vector<uint64_t> cell_seqs(n_cells);
+    std::vector<float> kv(n_cells * floats);
+    for (size_t i = 0; i < n_cells; ++i) {
+        ids[i] = r.pod<int32_t>();
+        cell_pos[i] = r.pod<int32_t>();
+        cell_seqs[i] = r.pod<uint64_t>();
+        if (ids[i] < 0 || ids[i] >= n_ctx() || cell_pos[i] < 0 || cell_seqs[i] == 0)
             fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state has an invalid cache cell");
-        c.kv.resize(floats);
-        r.bytes(c.kv.data(), floats * sizeof(float));
+        r.bytes(kv.data() + i * floats, floats * sizeof(float));
     }
     if (r.p != r.end) fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state has trailing bytes");
 
     reset();
-    std::vector<int32_t> ids;
-    std::vector<float> kv;
-    kv.reserve(cells.size() * floats);
-    for (auto &c : cells) {
-        cache_.cell_pos()[static_cast<size_t>(c.cell)] = c.pos;
-        cache_.cell_seqs()[static_cast<size_t>(c.cell)] = c.seqs;
-        ids.push_back(c.cell);
-        kv.insert(kv.end(), c.kv.begin(), c.kv.end());
+    for (size_t i = 0; i < n_cells; ++i) {
+        cache_.cell_pos()[static_cast<size_t>(ids[i])] = cell_pos[i];
+        cache_.cell_seqs()[static_cast<size_t>(ids[i])] = cell_seqs[i];
     }
     cache_.copy_cells_in(ids, kv.data());
     history_ = std::move(history);

@@ -106,7 +106,8 @@ void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers 
 
     be.begin_layer(hp.n_layer);
     // Gather the output rows, normalise them, and project to the vocabulary if logits are wanted.
-    std::vector<int64_t> rows;
+    std::vector<int64_t> &rows = s.out_rows;
+    rows.clear();
     for (int64_t i = 0; i < n; ++i)
         if (b.output[i]) rows.push_back(i);
     const auto n_out = static_cast<int64_t>(rows.size());

@@ -50,6 +50,7 @@ public:
     float *x = nullptr, *h = nullptr, *q = nullptr, *attn = nullptr, *gate = nullptr, *up = nullptr;
     float *k_new = nullptr, *v_new = nullptr;
     std::vector<float> inv_freq;  // host memory (a few floats; staged by a GPU backend)
+    std::vector<int64_t> out_rows;  // host: the rows that produce output (reused between calls)
 
 private:
     void release() noexcept;
