@@ -43,6 +43,16 @@ void bf16_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, cons
 void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw,
                   int64_t c0, int64_t c1, float *dx, int64_t ldx, bool accumulate);
 
+// bf16_matmul over q8_0 / q4_0 weights [m, k] in the packed layout (kernels.h, pack_weight_groups),
+// for the BF16 precision's many-row products (prefill, embeddings): each 32-element block is
+// dequantized to bf16 (d * q rounded once: relative error <= 2^-8 of the weight, inside the
+// format's own quantization step) as it is packed into AMX tiles, so the product runs at the bf16
+// tile rate rather than the integer kernel's per-block scaling. Only where bf16_packed_supported(wt)
+// (AMX-BF16; otherwise nothing is written). j0 a multiple of 16 avoids dequantizing a group twice.
+bool bf16_packed_supported(wtype wt);
+void bf16_matmul_packed(const void *prep, int64_t n, int64_t k, const void *packed, wtype wt, int64_t m,
+                        const float *bias, int64_t j0, int64_t j1, float *y, int64_t ldy);
+
 // ---- rms norm ----
 
 // out[i, :] = x[i, :] * rstd[i] * w, rstd[i] = 1 / sqrt(mean(x[i, :]^2) + eps), rows [i0, i1).
@@ -63,7 +73,7 @@ void rope_backward_rows(float *dx, int64_t n_heads, int64_t head_dim, const int3
 
 // ---- SwiGLU ----
 
-// act[i, :] = silu(gate[i, :]) * up[i, :], rows [i0, i1) of [n, dim] (gate and up are kept).
+// act[i, :] = silu(gate[i, :]) * up[i, :], rows [i0, i1) of [n, dim]; act may be gate (in place).
 void swiglu_forward_rows(const float *gate, const float *up, float *act, int64_t dim, int64_t i0, int64_t i1);
 // dgate = dact * up * silu'(gate), dup = dact * silu(gate). dgate / dup may alias dact.
 void swiglu_backward_rows(const float *dact, const float *gate, const float *up, float *dgate, float *dup, int64_t dim,

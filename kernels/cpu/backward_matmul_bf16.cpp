@@ -233,10 +233,27 @@ EUROLLM_AVX512BF16 void write_out(const float *C, int64_t n, int64_t nc, const f
     }
 }
 
-// out[:, c0:c1] (+)= A · B for A in tile order and B given by the packer. False (nothing written)
-// when the scratch buffers cannot be allocated: the caller takes scalar_from_tiles.
-template <bool Forward>
-EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const uint16_t *w, int64_t ldw,
+// B tiles of packed q8_0 / q4_0 weights (matmul_quant.cpp's layout, m rows of kb blocks), for the
+// forward: a 32-element block is one 32-element step, and 16 columns are one packed row group, so
+// each tile is one block of one group, dequantized to bf16. Column j0 is a multiple of 16.
+EUROLLM_AVX512BF16 void pack_quant(const uint8_t *packed, bool q4, int64_t kb, int64_t m, int64_t k0, int64_t steps,
+                                   int64_t j0, int64_t nc, uint32_t *panel) {
+    const int64_t groups = (nc + 31) / 32, row_groups = (m + 15) / 16;
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t s = 0; s < steps; ++s)
+            for (int t = 0; t < 2; ++t) {
+                uint32_t *tile = panel + ((g * steps + s) * 2 + t) * 256;
+                const int64_t group = (j0 + g * 32 + t * 16) / 16;
+                if (group < row_groups) detail::dequant_tile_bf16(packed, q4, kb, group, k0 / 32 + s, tile);
+                else std::memset(tile, 0, 1024);
+            }
+}
+
+// out[:, c0:c1] (+)= A · B for A in tile order and B given by pack(k0, steps, first column, columns,
+// panel). Panels start at c0 rounded down to a multiple of `align` (the packer's column grouping).
+// False (nothing written) when the scratch buffers cannot be allocated: the caller falls back.
+template <class Pack>
+EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack &pack, int64_t align,
                              const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
     thread_local detail::aligned_buffer panel_buf, c_buf;
     const int64_t n16 = round_up(n, 16), lda = round_up(K, 32);
@@ -253,16 +270,16 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const uint
     // empty asm makes the whole struct live.
     asm volatile("" : : "m"(cfg));
     _tile_loadconfig(&cfg);
-    for (int64_t c = c0; c < c1; c += kPanelCols) {
+    for (int64_t c = c0 - c0 % align; c < c1; c += kPanelCols) {
         const int64_t nc = std::min(kPanelCols, c1 - c), groups = (nc + 31) / 32;
         if (lda == 0) std::fill(C, C + n16 * kPanelCols, 0.0f);  // an empty reduction
         for (int64_t k0 = 0; k0 < lda; k0 += kPanelK) {
             const int64_t steps = (std::min(lda, k0 + kPanelK) - k0) / 32;
-            if constexpr (Forward) pack_forward(w, K, k0, steps, c, nc, panel);
-            else pack_backward(w, ldw, K, k0, steps, c, nc, panel);
+            pack(k0, steps, c, nc, panel);
             amx_panel(a, lda, n16, k0, steps, groups, panel, C, k0 == 0);
         }
-        write_out(C, n, nc, bias, c, out, ldo, accumulate);
+        const int64_t skip = std::max<int64_t>(0, c0 - c);
+        write_out(C + skip, n, nc - skip, bias, c + skip, out, ldo, accumulate);
     }
     _tile_release();
     return true;
@@ -407,12 +424,55 @@ void bf16_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, cons
 #if defined(__x86_64__)
     if (have_amx()) {
         const auto *a = static_cast<const uint16_t *>(prep);
-        if (!amx_product<true>(a, n, k, w, k, bias, j0, j1, y, ldy, false))
+        const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
+            pack_forward(w, k, k0, steps, c, nc, panel);
+        };
+        if (!amx_product(a, n, k, pack, 1, bias, j0, j1, y, ldy, false))
             scalar_from_tiles(true, a, n, k, w, k, bias, j0, j1, y, ldy, false);
         return;
     }
 #endif
     matmul_prepared(prep, n, k, w, wtype::bf16, bias, j0, j1, y, ldy, act_precision::round);
+}
+
+bool bf16_packed_supported(wtype wt) {
+#if defined(__x86_64__)
+    return have_amx() && (wt == wtype::q8_0 || wt == wtype::q4_0);
+#else
+    (void)wt;
+    return false;
+#endif
+}
+
+void bf16_matmul_packed(const void *prep, int64_t n, int64_t k, const void *packed, wtype wt, int64_t m,
+                        const float *bias, int64_t j0, int64_t j1, float *y, int64_t ldy) {
+    if (n <= 0 || j0 >= j1 || !bf16_packed_supported(wt)) return;
+#if defined(__x86_64__)
+    const auto *a = static_cast<const uint16_t *>(prep);
+    const auto *wq = static_cast<const uint8_t *>(packed);
+    const bool q4 = wt == wtype::q4_0;
+    const int64_t kb = k / 32;
+    const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
+        pack_quant(wq, q4, kb, m, k0, steps, c, nc, panel);
+    };
+    if (amx_product(a, n, k, pack, 16, bias, j0, j1, y, ldy, false)) return;
+    // No scratch for a panel: the same values one tile at a time (slow, but never wrong).
+    const int64_t kp = round_up(k, 32);
+    alignas(64) uint32_t tile[256];
+    for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = 0; i < n; ++i) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < kb; ++b) {
+                detail::dequant_tile_bf16(wq, q4, kb, j / 16, b, tile);
+                for (int e = 0; e < 32; ++e) {
+                    const uint32_t word = tile[(e / 2) * 16 + j % 16];
+                    const float wv = kmath::bf16_to_f32(static_cast<uint16_t>(e % 2 ? word >> 16 : word));
+                    acc += kmath::bf16_to_f32(a[(i / 16) * 16 * kp + b * 512 + (i % 16) * 32 + e]) * wv;
+                }
+            }
+            y[i * ldy + j] = bias ? acc + bias[j] : acc;
+        }
+#endif
 }
 
 void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw,
@@ -427,7 +487,10 @@ void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, in
         }
         const auto *a = static_cast<const uint16_t *>(prep);
         if (have_amx()) {
-            if (!amx_product<false>(a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate))
+            const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
+                pack_backward(w, ldw, m, k0, steps, c, nc, panel);
+            };
+            if (!amx_product(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate))
                 scalar_from_tiles(false, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
             return;
         }

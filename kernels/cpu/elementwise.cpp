@@ -3,6 +3,7 @@
 
 #include "common/math.h"
 #include "kernels.h"
+#include "kernels_backward.h"
 
 namespace eurollm::kernels {
 namespace {
@@ -62,7 +63,7 @@ void rope_rows(float *x, int64_t n_heads, int64_t head_dim, const int32_t *pos, 
 }
 
 void swiglu_rows(float *gate, const float *up, int64_t dim, int64_t i0, int64_t i1) {
-    for (int64_t e = i0 * dim; e < i1 * dim; ++e) gate[e] = kmath::silu(gate[e]) * up[e];
+    swiglu_forward_rows(gate, up, gate, dim, i0, i1);  // training's kernel (vector exp), in place
 }
 
 void add_inplace(float *y, const float *x, int64_t e0, int64_t e1) {

@@ -66,6 +66,11 @@ static_assert(sizeof(block_q8x) == 40, "activation block size");
 
 void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out);
 
+// One AMX bf16 B tile from packed q8_0 / q4_0 weights (pack_weight_groups' layout, kb blocks per
+// row): block b of group `group`'s 16 rows, dequantized (d * q, rounded once to bf16); tile row p,
+// 32-bit word j = elements 2p, 2p + 1 of row j (the low half first). x86 with AVX512-BF16 only.
+void dequant_tile_bf16(const uint8_t *packed, bool q4, int64_t kb, int64_t group, int64_t b, uint32_t *tile);
+
 size_t quant_prep_bytes(wtype wt, int64_t n, int64_t k);
 void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep);
 void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,

@@ -108,7 +108,56 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_group_avx512(cons
         else _mm256_storeu_si256(scales + b, d);
     }
 }
+
+// ---- bf16 tiles of packed groups (the BF16 precision's AMX products, backward_matmul_bf16.cpp) -----
+// 16 signed values per row j at bytes [4j, 4j + 4) of v, times the row's scale, rounded once to bf16
+// (d * q is exact in f32), as two tile rows: row0 word j = elements (0, 1) of row j, row1 = (2, 3).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) inline void bf16_rows_of_chunk(
+    __m512i v, const __m512 (&scale)[4], uint32_t *row0, uint32_t *row1) {
+    __m512 f[4];
+    for (int r = 0; r < 4; ++r)
+        f[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, r))), scale[r]);
+    // Dword 2j + h of x (rows 0-7) and y (rows 8-15) is the pair h of row j.
+    const __m512i x = (__m512i)_mm512_cvtne2ps_pbh(f[1], f[0]), y = (__m512i)_mm512_cvtne2ps_pbh(f[3], f[2]);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    _mm512_store_si512(row0, _mm512_permutex2var_epi32(x, even, y));
+    _mm512_store_si512(row1, _mm512_permutex2var_epi32(x, _mm512_add_epi32(even, _mm512_set1_epi32(1)), y));
+}
+
 #endif
+
+}  // namespace
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void dequant_tile_bf16(
+    const uint8_t *packed, bool q4, int64_t kb, int64_t group, int64_t b, uint32_t *tile) {
+    const uint8_t *grp = packed + group * group_bytes(q4, kb);
+    const uint8_t *wb = grp + b * chunk_bytes(q4);
+    // Lane i of scale[r] is the scale of row 4r + i / 4.
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(
+        group_scales(grp, q4, kb) + b * kGroupRows)));
+    const __m512i quarter = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 scale[4];
+    for (int r = 0; r < 4; ++r) scale[r] = _mm512_permutexvar_ps(_mm512_add_epi32(quarter, _mm512_set1_epi32(4 * r)), d);
+    if (q4) {  // chunk c: low nibbles are elements 4c.., high nibbles 16 + 4c..; values nibble - 8
+        const __m512i m = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+        for (int c = 0; c < 4; ++c) {
+            const __m512i v = _mm512_loadu_si512(wb + c * 64);
+            bf16_rows_of_chunk(_mm512_sub_epi8(_mm512_and_si512(v, m), eight), scale, tile + (2 * c) * 16,
+                               tile + (2 * c + 1) * 16);
+            bf16_rows_of_chunk(_mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), m), eight), scale,
+                               tile + (8 + 2 * c) * 16, tile + (9 + 2 * c) * 16);
+        }
+        return;
+    }
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // stored as q + 128
+    for (int c = 0; c < 8; ++c)
+        bf16_rows_of_chunk(_mm512_xor_si512(_mm512_loadu_si512(wb + c * 64), flip), scale, tile + (2 * c) * 16,
+                           tile + (2 * c + 1) * 16);
+}
+#endif
+
+namespace {
 
 // ---- the definition, one group: rows [0, rx) of x against the group's 16 weight rows -------------
 void group_scalar(bool q4, const block_q8x *x, int64_t kb, int rx, const uint8_t *grp, float *out) {

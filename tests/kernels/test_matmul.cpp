@@ -15,6 +15,7 @@
 #include "cpu/isa.h"
 #include "cpu/matmul_internal.h"
 #include "kernels.h"
+#include "kernels_backward.h"
 
 using namespace eurollm::kernels;
 
@@ -309,6 +310,47 @@ TEST(RoundPrecision, MatchesRoundedActivationsReference) {
         matmul_rows(x.data() + last * s.k, 1, s.k, w.data(), wtype::bf16, nullptr, mid, s.m, one.data(), s.m,
                     act_precision::round);
         for (int64_t j = 0; j < s.m; ++j) EXPECT_EQ(one[j], y[last * s.m + j]) << "n=" << s.n << " j=" << j;
+    }
+}
+
+// The BF16 precision's tile product over packed q8_0 / q4_0 weights (bf16_matmul_packed): each
+// weight is its dequantized value d * q rounded once to bf16, each activation rounded to bf16; the
+// result must match a double product of exactly those values to f32 summation error (a kernel that
+// kept the unrounded weights, or used another block's scale, is ~100x further off) and stay within
+// the format's quantization error of the unquantized product. Column ranges start off a 16-column
+// group and row counts are not multiples of the 16-row tiles or the 32-column tile pairs.
+TEST_P(QuantMatmul, Bf16TilesMatchRoundedReference) {
+    if (!bf16_packed_supported(GetParam())) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
+    const wtype wt = GetParam();
+    const shape shapes[] = {{16, 48, 64}, {17, 40, 96}, {37, 300, 256}, {64, 16, 2048}, {33, 530, 160}};
+    for (const shape &s : shapes) {
+        std::vector<float> wdec;
+        const auto wf = randn(size_t(s.m * s.k), 31, 0.05f);
+        const auto w = encode(wf, wt, s.m, s.k, wdec);
+        std::vector<uint8_t> packed(packed_weight_bytes(wt, s.m, s.k));
+        pack_weight_groups(w.data(), wt, s.m, s.k, 0, (s.m + 15) / 16, packed.data());
+        const auto x = randn(size_t(s.n * s.k), 32);
+        std::vector<double> ref(size_t(s.n * s.m)), exact(size_t(s.n * s.m));
+        const auto bf = [](float v) { return double(eurollm::kmath::bf16_to_f32(eurollm::kmath::f32_to_bf16(v))); };
+        for (int64_t i = 0; i < s.n; ++i)
+            for (int64_t j = 0; j < s.m; ++j) {
+                double acc = 0, acc_exact = 0;
+                for (int64_t c = 0; c < s.k; ++c) {
+                    acc += bf(x[i * s.k + c]) * bf(wdec[j * s.k + c]);
+                    acc_exact += double(x[i * s.k + c]) * wf[j * s.k + c];
+                }
+                ref[i * s.m + j] = acc;
+                exact[i * s.m + j] = acc_exact;
+            }
+        std::vector<uint8_t> prep(bf16_prep_bytes(s.n, s.k));
+        bf16_prepare(x.data(), s.k, s.n, s.k, 0, s.n / 2, prep.data());
+        bf16_prepare(x.data(), s.k, s.n, s.k, s.n / 2, s.n, prep.data());
+        std::vector<float> y(size_t(s.n * s.m), NAN), bias(size_t(s.m), 0.0f);
+        const int64_t mid = std::min<int64_t>(s.m, 21);
+        bf16_matmul_packed(prep.data(), s.n, s.k, packed.data(), wt, s.m, bias.data(), 0, mid, y.data(), s.m);
+        bf16_matmul_packed(prep.data(), s.n, s.k, packed.data(), wt, s.m, nullptr, mid, s.m, y.data(), s.m);
+        EXPECT_LT(max_rel(y, ref), 2e-5) << "n=" << s.n << " m=" << s.m << " k=" << s.k;
+        EXPECT_LT(max_rel(y, exact), wt == wtype::q8_0 ? 0.02 : 0.15) << "n=" << s.n << " m=" << s.m << " k=" << s.k;
     }
 }
 
