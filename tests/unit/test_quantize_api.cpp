@@ -80,6 +80,21 @@ std::vector<float> all_logits(eurollm_model *m, const std::vector<int32_t> &ids,
     return out;
 }
 
+// The logits of every position, feeding the tokens one decode call at a time.
+std::vector<float> one_token_at_a_time(eurollm_model *m, const std::vector<int32_t> &ids, eurollm_precision precision) {
+    eurollm_context *c = make_context(m, precision);
+    const size_t nv = static_cast<size_t>(n_vocab(m));
+    std::vector<float> out;
+    for (int32_t id : ids) {
+        const float *lg = nullptr;
+        EXPECT_EQ(eurollm_context_decode(c, &id, 1, &lg), EUROLLM_OK) << eurollm_last_error();
+        if (!lg) break;
+        out.insert(out.end(), lg, lg + nv);
+    }
+    eurollm_context_free(c);
+    return out;
+}
+
 std::vector<int32_t> greedy(eurollm_model *m, const std::vector<int32_t> &prompt, eurollm_precision precision,
                             eurollm_weight_type kv_type = EUROLLM_WEIGHT_F32) {
     eurollm_context *c = make_context(m, precision, kv_type);
@@ -268,19 +283,10 @@ TEST_F(QuantizeApi, Bf16PrecisionBatchAgreesWithOneTokenAtATime) {
     eurollm_model *bf16 = load(eurollm_test::stories_dir(), EUROLLM_WEIGHT_BF16);
     ASSERT_NE(bf16, nullptr);
     ASSERT_GE(ids_.size(), 16u);
-    const size_t nv = static_cast<size_t>(n_vocab(bf16));
     const auto batched = all_logits(bf16, ids_, EUROLLM_PRECISION_BF16);
-    eurollm_context *c = make_context(bf16, EUROLLM_PRECISION_BF16);
-    std::vector<float> one_by_one;
-    for (int32_t id : ids_) {
-        const float *lg = nullptr;
-        ASSERT_EQ(eurollm_context_decode(c, &id, 1, &lg), EUROLLM_OK) << eurollm_last_error();
-        one_by_one.insert(one_by_one.end(), lg, lg + nv);
-    }
-    const double err = max_rel(one_by_one, batched);
+    const double err = max_rel(one_token_at_a_time(bf16, ids_, EUROLLM_PRECISION_BF16), batched);
     std::printf("[   info   ] stories260K as bf16, BF16 precision: batch vs one token at a time %.3e\n", err);
     EXPECT_LT(err, 5e-3);
-    eurollm_context_free(c);
     eurollm_model_free(bf16);
 }
 
@@ -294,16 +300,8 @@ TEST_F(QuantizeApi, QuantizedBf16PrefillAgreesWithOneTokenAtATime) {
     for (eurollm_weight_type t : {EUROLLM_WEIGHT_Q8_0, EUROLLM_WEIGHT_Q4_0}) {
         eurollm_model *m = load(eurollm_test::stories_dir(), t);
         ASSERT_NE(m, nullptr);
-        const size_t nv = static_cast<size_t>(n_vocab(m));
         const auto batched = all_logits(m, ids, EUROLLM_PRECISION_BF16);
-        eurollm_context *c = make_context(m, EUROLLM_PRECISION_BF16);
-        std::vector<float> one_by_one;
-        for (int32_t id : ids) {
-            const float *lg = nullptr;
-            ASSERT_EQ(eurollm_context_decode(c, &id, 1, &lg), EUROLLM_OK) << eurollm_last_error();
-            one_by_one.insert(one_by_one.end(), lg, lg + nv);
-        }
-        eurollm_context_free(c);
+        const auto one_by_one = one_token_at_a_time(m, ids, EUROLLM_PRECISION_BF16);
         const auto integer = all_logits(m, ids, EUROLLM_PRECISION_EXACT);
         const double err = max_rel(one_by_one, batched), vs_exact = max_rel(batched, integer);
         // Both against the unquantized model: the tiles' rounding must not add to the format's error.
