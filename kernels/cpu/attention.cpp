@@ -2,6 +2,7 @@
 // softmax, the weighted sum of values. The AVX-512 path keeps q and the output rows in registers
 // (head_dim a multiple of 16, at most 256) and reads each key and value row once for two heads; the
 // scalar path is the reference and serves every other shape. The cache holds f32 or f16 elements.
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 
@@ -69,8 +70,8 @@ EUROLLM_ATT_AVX512 float softmax_avx512(float *scratch, int64_t n, float max_sco
     return static_cast<float>(1.0 / exp_sum16(scratch, scratch, n, max_score));
 }
 
-// One cell's score: two FMA chains (even and odd vectors of the row), added, then summed across
-// lanes. Every cell takes exactly these steps, alone or four at a time.
+// One cell's lanes: two FMA chains (even and odd vectors of the row), added. Every cell takes
+// exactly these steps, for one head or two.
 template <int NV, typename KV>
 EUROLLM_ATT_AVX512 inline __m512 dot_lanes(const __m512 *qv, const KV *kr) {
     __m512 even = _mm512_mul_ps(qv[0], load16(kr));
@@ -82,81 +83,84 @@ EUROLLM_ATT_AVX512 inline __m512 dot_lanes(const __m512 *qv, const KV *kr) {
     return _mm512_add_ps(even, odd);
 }
 
-// Scores cells [0, n) of one head into scratch (times scale) and returns their maximum. Four cells
-// per step: four independent chains keep the FMA units busy where one cell's chain of NV dependent
-// FMAs would leave them waiting.
+// The same for two heads, each key vector loaded once for both.
+template <int NV, typename KV>
+EUROLLM_ATT_AVX512 inline void dot_lanes2(const __m512 *qa, const __m512 *qb, const KV *kr, __m512 &la, __m512 &lb) {
+    const __m512 x0 = load16(kr), x1 = NV > 1 ? load16(kr + 16) : _mm512_setzero_ps();
+    __m512 ae = _mm512_mul_ps(qa[0], x0), be = _mm512_mul_ps(qb[0], x0);
+    __m512 ao = NV > 1 ? _mm512_mul_ps(qa[1], x1) : _mm512_setzero_ps();
+    __m512 bo = NV > 1 ? _mm512_mul_ps(qb[1], x1) : _mm512_setzero_ps();
+    for (int v = 2; v < NV; v += 2) {
+        const __m512 x = load16(kr + 16 * v);
+        ae = _mm512_fmadd_ps(qa[v], x, ae), be = _mm512_fmadd_ps(qb[v], x, be);
+        if (v + 1 < NV) {
+            const __m512 y = load16(kr + 16 * (v + 1));
+            ao = _mm512_fmadd_ps(qa[v + 1], y, ao), bo = _mm512_fmadd_ps(qb[v + 1], y, bo);
+        }
+    }
+    la = _mm512_add_ps(ae, ao), lb = _mm512_add_ps(be, bo);
+}
+
+// Lane c of the result = the sum of v[c]'s 16 lanes, for 16 cells at once: a tree of shuffles and
+// adds (256-bit halves, 128-bit quarters, pairs, then singles) that sums every cell's lanes in the
+// same order, whatever its slot, at about 3 instructions a cell instead of a horizontal sum's 8.
+EUROLLM_ATT_AVX512 inline __m512 lane_sums16(const __m512 (&v)[16]) {
+    __m512 w[8], x[4], y[2];
+    for (int i = 0; i < 8; ++i)  // w[i]: 8 partial sums of v[i], then 8 of v[i + 8]
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[i], v[i + 8], 0x44), _mm512_shuffle_f32x4(v[i], v[i + 8], 0xEE));
+    for (int i = 0; i < 4; ++i)  // x[i]: 4 each of cells i, i + 8, i + 4, i + 12
+        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[i], w[i + 4], 0x88), _mm512_shuffle_f32x4(w[i], w[i + 4], 0xDD));
+    for (int i = 0; i < 2; ++i)  // y[i]: in each quarter, 2 of x[i]'s cell, 2 of x[i + 2]'s
+        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[i], x[i + 2], 0x44), _mm512_shuffle_ps(x[i], x[i + 2], 0xEE));
+    // Quarter q holds the cells of x[0], x[2], x[1], x[3] at offset 0, 8, 4, 12 (q = 0..3).
+    const __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), z);
+}
+
+// Scores cells [0, n) of one head into scratch (times scale) and returns their maximum, 16 cells
+// per step (the missing cells of the last step are zeros, which leave the others' sums unchanged).
 template <int NV, typename KV>
 EUROLLM_ATT_AVX512 float score_one(const __m512 *qv, const KV *k_cache, const int32_t *cells, int64_t n,
                                    float scale, float *scratch) {
     constexpr int64_t head_dim = 16 * NV;
-    int64_t t = 0;
-    for (; t + 4 <= n; t += 4) {
-        const __m512 a0 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim);
-        const __m512 a1 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim);
-        const __m512 a2 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t + 2]) * head_dim);
-        const __m512 a3 = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t + 3]) * head_dim);
-        scratch[t] = _mm512_reduce_add_ps(a0) * scale;
-        scratch[t + 1] = _mm512_reduce_add_ps(a1) * scale;
-        scratch[t + 2] = _mm512_reduce_add_ps(a2) * scale;
-        scratch[t + 3] = _mm512_reduce_add_ps(a3) * scale;
+    __m512 best = _mm512_set1_ps(-FLT_MAX);
+    for (int64_t t0 = 0; t0 < n; t0 += 16) {
+        const int nb = static_cast<int>(std::min<int64_t>(16, n - t0));
+        __m512 lanes[16];
+        for (int c = 0; c < nb; ++c)
+            lanes[c] = dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t0 + c]) * head_dim);
+        for (int c = nb; c < 16; ++c) lanes[c] = _mm512_setzero_ps();
+        const __mmask16 m = tail_mask16(nb);
+        const __m512 sc = _mm512_mul_ps(lane_sums16(lanes), _mm512_set1_ps(scale));
+        _mm512_mask_storeu_ps(scratch + t0, m, sc);
+        best = _mm512_mask_max_ps(best, m, best, sc);
     }
-    for (; t < n; ++t)
-        scratch[t] = _mm512_reduce_add_ps(dot_lanes<NV, KV>(qv, k_cache + static_cast<int64_t>(cells[t]) * head_dim)) * scale;
-    float max_score = -FLT_MAX;
-    for (t = 0; t < n; ++t) max_score = scratch[t] > max_score ? scratch[t] : max_score;
-    return max_score;
+    return _mm512_reduce_max_ps(best);
 }
 
-// The same scores for two heads that share a kv head: each key row is loaded once for both, two
-// cells per step; each head's arithmetic is exactly dot_lanes' (so a head's bits do not depend on
-// whether it was scored alone or in a pair).
+// The same scores for two heads that share a kv head: each key row is loaded once for both; each
+// head's arithmetic is exactly score_one's (so a head's bits do not depend on whether it was scored
+// alone or in a pair).
 template <int NV, typename KV>
 EUROLLM_ATT_AVX512 void score_two(const __m512 *qa, const __m512 *qb, const KV *k_cache, const int32_t *cells,
                                   int64_t n, float scale, float *sa, float *sb, float *max_a, float *max_b) {
     constexpr int64_t head_dim = 16 * NV;
-    int64_t t = 0;
-    for (; t + 2 <= n; t += 2) {
-        const KV *k0 = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
-        const KV *k1 = k_cache + static_cast<int64_t>(cells[t + 1]) * head_dim;
-        __m512 ae0, ao0, be0, bo0, ae1, ao1, be1, bo1;
-        {
-            const __m512 x0 = load16(k0), y0 = load16(k1);
-            ae0 = _mm512_mul_ps(qa[0], x0), be0 = _mm512_mul_ps(qb[0], x0);
-            ae1 = _mm512_mul_ps(qa[0], y0), be1 = _mm512_mul_ps(qb[0], y0);
-            if (NV > 1) {
-                const __m512 x1 = load16(k0 + 16), y1 = load16(k1 + 16);
-                ao0 = _mm512_mul_ps(qa[1], x1), bo0 = _mm512_mul_ps(qb[1], x1);
-                ao1 = _mm512_mul_ps(qa[1], y1), bo1 = _mm512_mul_ps(qb[1], y1);
-            } else {
-                ao0 = bo0 = ao1 = bo1 = _mm512_setzero_ps();
-            }
-        }
-        for (int v = 2; v < NV; v += 2) {
-            const __m512 x = load16(k0 + 16 * v), y = load16(k1 + 16 * v);
-            ae0 = _mm512_fmadd_ps(qa[v], x, ae0), be0 = _mm512_fmadd_ps(qb[v], x, be0);
-            ae1 = _mm512_fmadd_ps(qa[v], y, ae1), be1 = _mm512_fmadd_ps(qb[v], y, be1);
-            if (v + 1 < NV) {
-                const __m512 x1 = load16(k0 + 16 * (v + 1)), y1 = load16(k1 + 16 * (v + 1));
-                ao0 = _mm512_fmadd_ps(qa[v + 1], x1, ao0), bo0 = _mm512_fmadd_ps(qb[v + 1], x1, bo0);
-                ao1 = _mm512_fmadd_ps(qa[v + 1], y1, ao1), bo1 = _mm512_fmadd_ps(qb[v + 1], y1, bo1);
-            }
-        }
-        sa[t] = _mm512_reduce_add_ps(_mm512_add_ps(ae0, ao0)) * scale;
-        sb[t] = _mm512_reduce_add_ps(_mm512_add_ps(be0, bo0)) * scale;
-        sa[t + 1] = _mm512_reduce_add_ps(_mm512_add_ps(ae1, ao1)) * scale;
-        sb[t + 1] = _mm512_reduce_add_ps(_mm512_add_ps(be1, bo1)) * scale;
+    __m512 best_a = _mm512_set1_ps(-FLT_MAX), best_b = best_a;
+    for (int64_t t0 = 0; t0 < n; t0 += 16) {
+        const int nb = static_cast<int>(std::min<int64_t>(16, n - t0));
+        __m512 la[16], lb[16];
+        for (int c = 0; c < nb; ++c)
+            dot_lanes2<NV, KV>(qa, qb, k_cache + static_cast<int64_t>(cells[t0 + c]) * head_dim, la[c], lb[c]);
+        for (int c = nb; c < 16; ++c) la[c] = lb[c] = _mm512_setzero_ps();
+        const __mmask16 m = tail_mask16(nb);
+        const __m512 sca = _mm512_mul_ps(lane_sums16(la), _mm512_set1_ps(scale));
+        const __m512 scb = _mm512_mul_ps(lane_sums16(lb), _mm512_set1_ps(scale));
+        _mm512_mask_storeu_ps(sa + t0, m, sca);
+        _mm512_mask_storeu_ps(sb + t0, m, scb);
+        best_a = _mm512_mask_max_ps(best_a, m, best_a, sca);
+        best_b = _mm512_mask_max_ps(best_b, m, best_b, scb);
     }
-    for (; t < n; ++t) {
-        const KV *kr = k_cache + static_cast<int64_t>(cells[t]) * head_dim;
-        sa[t] = _mm512_reduce_add_ps(dot_lanes<NV, KV>(qa, kr)) * scale;
-        sb[t] = _mm512_reduce_add_ps(dot_lanes<NV, KV>(qb, kr)) * scale;
-    }
-    float ma = -FLT_MAX, mb = -FLT_MAX;
-    for (t = 0; t < n; ++t) {
-        ma = sa[t] > ma ? sa[t] : ma;
-        mb = sb[t] > mb ? sb[t] : mb;
-    }
-    *max_a = ma, *max_b = mb;
+    *max_a = _mm512_reduce_max_ps(best_a), *max_b = _mm512_reduce_max_ps(best_b);
 }
 
 // Heads [0, n_heads) of one query row that share a kv head: in pairs while their q vectors and
