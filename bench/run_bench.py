@@ -35,6 +35,12 @@ PAIRS = [
     ("q4_0", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", []),
     ("q8_0 kv f16", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", ["--kv-type", "f16"]),
     ("q4_0 kv f16", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", ["--kv-type", "f16"]),
+    # BF16 precision on quantized weights: prefills of 64 rows or more on bf16 tiles, the blocks
+    # dequantized (AMX); decode stays on the integer kernels.
+    ("q8_0 bf16", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", ["--precision", "bf16"]),
+    ("q4_0 bf16", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", ["--precision", "bf16"]),
+    ("q8_0 bf16 kv f16", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf",
+     ["--precision", "bf16", "--kv-type", "f16"]),
 ]
 
 

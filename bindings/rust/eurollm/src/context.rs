@@ -15,7 +15,7 @@ use crate::model::{Model, WeightType};
 /// Sequence ids run from 0 to `MAX_SEQUENCES - 1` (`EUROLLM_MAX_SEQUENCES`).
 pub const MAX_SEQUENCES: usize = sys::EUROLLM_MAX_SEQUENCES as usize;
 
-/// How activations meet bf16 weights in matrix products (`eurollm_precision`).
+/// How activations meet bf16 (and, in prompts, q8_0/q4_0) weights in matrix products (`eurollm_precision`).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Precision {

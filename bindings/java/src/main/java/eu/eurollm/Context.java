@@ -518,7 +518,7 @@ public final class Context extends NativeObject {
                 return this;
             }
 
-            /** How activations meet bf16 weights (default {@link Precision#EXACT}; BF16 is faster). */
+            /** How activations meet bf16 (and, in prompts, q8_0/q4_0) weights (default {@link Precision#EXACT}; BF16 is faster). */
             public Builder precision(Precision p) {
                 precision = Objects.requireNonNull(p, "precision");
                 return this;
