@@ -451,21 +451,27 @@ void bf16_matmul_packed(const void *prep, int64_t n, int64_t k, const void *pack
         pack_quant(wq, q4, kb, m, k0, steps, c, nc, panel);
     };
     if (amx_product(a, n, k, pack, 16, bias, j0, j1, y, ldy, false)) return;
-    // No scratch for a panel: the same values one tile at a time (slow, but never wrong).
+    // No scratch for a panel: the same values with plain loops, 16 rows x one group at a time on
+    // the stack (slow, but never wrong).
     const int64_t kp = round_up(k, 32);
     alignas(64) uint32_t tile[256];
-    for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = 0; i < n; ++i) {
-            float acc = 0.0f;
+    for (int64_t g = j0 / 16; g * 16 < j1; ++g)
+        for (int64_t i0 = 0; i0 < n; i0 += 16) {
+            float acc[16][16] = {};
             for (int64_t b = 0; b < kb; ++b) {
-                detail::dequant_tile_bf16(wq, q4, kb, j / 16, b, tile);
-                for (int e = 0; e < 32; ++e) {
-                    const uint32_t word = tile[(e / 2) * 16 + j % 16];
-                    const float wv = kmath::bf16_to_f32(static_cast<uint16_t>(e % 2 ? word >> 16 : word));
-                    acc += kmath::bf16_to_f32(a[(i / 16) * 16 * kp + b * 512 + (i % 16) * 32 + e]) * wv;
-                }
+                detail::dequant_tile_bf16(wq, q4, kb, g, b, tile);
+                for (int64_t i = i0; i < std::min(n, i0 + 16); ++i)
+                    for (int e = 0; e < 32; ++e) {
+                        const float av = kmath::bf16_to_f32(a[(i / 16) * 16 * kp + b * 512 + (i % 16) * 32 + e]);
+                        for (int c = 0; c < 16; ++c) {
+                            const uint32_t word = tile[(e / 2) * 16 + c];
+                            acc[i - i0][c] += av * kmath::bf16_to_f32(static_cast<uint16_t>(e % 2 ? word >> 16 : word));
+                        }
+                    }
             }
-            y[i * ldy + j] = bias ? acc + bias[j] : acc;
+            for (int64_t i = i0; i < std::min(n, i0 + 16); ++i)
+                for (int64_t j = std::max(j0, g * 16); j < std::min(j1, g * 16 + 16); ++j)
+                    y[i * ldy + j] = bias ? acc[i - i0][j - g * 16] + bias[j] : acc[i - i0][j - g * 16];
         }
 #endif
 }
