@@ -22,9 +22,7 @@ public:
 
     void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) override {
         const int64_t m = w.rows, k = w.cols;
-        if (precision_ == kernels::act_precision::round && n >= kTileRows &&
-            (w.type == wtype::bf16 || (w.packed && n >= kQuantTileRows && kernels::bf16_packed_supported(w.type))))
-            return matmul_bf16_tiles(x, n, w, bias, y);
+        if (takes_tiles(w, n)) return matmul_bf16_tiles(x, n, w, bias, y);
         // The activations are converted once (to the form the weight type's kernel consumes) ...
         void *prep = prep_.get(kernels::matmul_prep_bytes(w.type, n, k, precision_));
         if (!prep) throw std::bad_alloc();
@@ -53,6 +51,11 @@ public:
     // count, so below it the integer kernels are faster (1.7B q8_0 prefill, 2 threads, tok/s
     // integer / tiles: 16 rows 140 / 75, 32 rows 198 / 140-210, 64 rows 254 / 248, 512 rows 225 / 410).
     static constexpr int64_t kQuantTileRows = 64;
+    bool takes_tiles(const tensor_ref &w, int64_t n) const {
+        if (precision_ != kernels::act_precision::round) return false;
+        if (w.type == wtype::bf16) return n >= kTileRows;
+        return w.packed && n >= kQuantTileRows && kernels::bf16_packed_supported(w.type);
+    }
     void matmul_bf16_tiles(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) {
         const int64_t m = w.rows, k = w.cols;
         void *prep = prep_.get(kernels::bf16_prep_bytes(n, k));
@@ -62,14 +65,11 @@ public:
         });
         // Column ranges in whole 256-column panels (the kernel packs W in panels of that width).
         const int64_t grain = std::max<int64_t>(256, (m / (pool_.size() * 2) + 255) / 256 * 256);
-        if (w.type != wtype::bf16) {
-            pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-                kernels::bf16_matmul_packed(prep, n, k, w.packed, w.type, m, bias, j0, j1, y, m);
-            });
-            return;
-        }
-        const auto *wd = static_cast<const uint16_t *>(w.data);
-        pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) { kernels::bf16_matmul(prep, n, k, wd, bias, j0, j1, y, m); });
+        pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
+            if (w.type == wtype::bf16)
+                kernels::bf16_matmul(prep, n, k, static_cast<const uint16_t *>(w.data), bias, j0, j1, y, m);
+            else kernels::bf16_matmul_packed(prep, n, k, w.packed, w.type, m, bias, j0, j1, y, m);
+        });
     }
 
     void embedding(const int32_t *ids, int64_t n, const tensor_ref &table, float *out) override {

@@ -163,7 +163,6 @@ void context::load_state(const uint8_t *data, size_t size) {
             fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state has an invalid cache cell");
         r.bytes(kv.data() + i * floats, floats * sizeof(float));
     }
-    if (r.p != r.end) fail(EUROLLM_ERR_INVALID_ARGUMENT, "context state has trailing bytes");
 
     reset();
     for (size_t i = 0; i < n_cells; ++i) {

@@ -255,6 +255,9 @@ TEST_F(Batching, StateSaveAndRestore) {
     // Corrupt or truncated blobs are refused and leave the context as it was.
     EXPECT_EQ(eurollm_context_state_load(c.get(), blob.data(), blob.size() / 2), EUROLLM_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(eurollm_context_state_load(c.get(), blob.data() + 1, blob.size() - 1), EUROLLM_ERR_INVALID_ARGUMENT);
+    std::vector<uint8_t> longer(blob.begin(), blob.end());
+    longer.push_back(0);  // one trailing byte
+    EXPECT_EQ(eurollm_context_state_load(c.get(), longer.data(), longer.size()), EUROLLM_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(c.n_past(), b.n_past());
 }
 
