@@ -60,6 +60,13 @@ mapped_file::~mapped_file() {
     if (map_) ::munmap(map_, size_);
 }
 
+void drop_pages(const void *p, size_t bytes) {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t b = (begin + page - 1) / page * page, e = (begin + bytes) / page * page;
+    if (e > b) ::madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);
+}
+
 std::string read_text_file(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(EUROLLM_ERR_IO, "cannot open ", path);

@@ -34,6 +34,10 @@ private:
     std::vector<uint8_t> buffer_;
 };
 
+// Lets the kernel drop the pages wholly inside [p, p + bytes) (MADV_DONTNEED): pages of a file
+// mapping read back from the file when touched again; private anonymous pages come back as zeros.
+void drop_pages(const void *p, size_t bytes);
+
 // Reads a whole (small) text file; throws EUROLLM_ERR_IO naming the path.
 std::string read_text_file(const std::string &path);
 bool file_exists(const std::string &path);

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "core/threadpool.h"
@@ -16,15 +15,6 @@
 
 namespace eurollm {
 namespace {
-
-// Lets the kernel drop the pages wholly inside [p, p + bytes) (MADV_DONTNEED: file-backed pages
-// read back from the file when touched again; heap pages would come back as zeros).
-void drop_pages(const void *p, size_t bytes) {
-    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto begin = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t b = (begin + page - 1) / page * page, e = (begin + bytes) / page * page;
-    if (e > b) ::madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);
-}
 
 // The weight's source bytes are no longer referenced: free an owned copy (GGUF q/k rows), or drop
 // the pages wholly inside the tensor (with mmap off they are heap pages nobody reads again).

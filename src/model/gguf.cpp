@@ -446,6 +446,9 @@ struct gguf_loader {
                 for (int64_t i = 0; i < half; ++i)
                     std::memcpy(dst + (h * head_dim + j * half + i) * row_bytes, src + (h * head_dim + 2 * i + j) * row_bytes,
                                 static_cast<size_t>(row_bytes));
+        // The interleaved rows are not read again (GGUF export writes them back from the copy): without
+        // this their file pages would stay resident beside the copy and the packed weights.
+        if (m.files.back()->mapped()) drop_pages(src, static_cast<size_t>(row_bytes * w.rows));
         tensor_ref r = w;
         r.data = dst;
         return r;
