@@ -206,9 +206,25 @@ void quantize_row(const float *x, wtype wt, int64_t n, void *out) {
 namespace detail {
 namespace {
 
+// Finite activations give |sum| <= 32 * 127; a NaN or infinity converts to INT_MIN, and the block's
+// product is garbage either way (its scale d is not finite), but must not overflow a signed int.
+int32_t wrapped_product(int32_t a, int32_t b) {
+    return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
+}
+
 #if defined(__x86_64__)
 // The same arithmetic on 16 lanes: max ignores NaN as fmax does (vmaxps returns its second operand
 // when the first is NaN), and vcvtps2dq rounds to nearest even as lrintf does in the default mode.
+// The lanes' sum in vector adds, which wrap (GCC's _mm512_reduce_add_epi32 ends in a signed scalar
+// add, which the sanitizer rightly reports when NaN lanes hold INT_MIN).
+__attribute__((target("avx512f"))) int32_t wrapped_sum16(__m512i v) {
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0x4e));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1));
+    return _mm_cvtsi128_si32(q);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_q8x_avx512(const float *x, int64_t k,
                                                                               int32_t offset, block_q8x *out) {
     for (int64_t i = 0; i < k / 32; ++i) {
@@ -222,7 +238,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_q8x_avx512(co
         _mm_storeu_si128(reinterpret_cast<__m128i *>(out[i].qs), _mm512_cvtepi32_epi8(qa));
         _mm_storeu_si128(reinterpret_cast<__m128i *>(out[i].qs + 16), _mm512_cvtepi32_epi8(qb));
         out[i].d = d;
-        out[i].bias = offset * _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+        out[i].bias = wrapped_product(offset, wrapped_sum16(_mm512_add_epi32(qa, qb)));
     }
 }
 #endif
@@ -238,14 +254,14 @@ void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out) {
         float amax = 0.0f;
         for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        int sum = 0;
+        int32_t sum = 0;
         for (int j = 0; j < 32; ++j) {
             const int q = static_cast<int>(std::lrintf(xb[j] * id));
             out[i].qs[j] = static_cast<int8_t>(q);
-            sum += q;
+            sum = static_cast<int32_t>(static_cast<uint32_t>(sum) + static_cast<uint32_t>(q));
         }
         out[i].d = d;
-        out[i].bias = offset * sum;
+        out[i].bias = wrapped_product(offset, sum);
     }
 }
 
