@@ -1,12 +1,15 @@
 // Golden tests: the published chat templates of EuroLLM, Salamandra, Occiglot, Mistral and
 // Teuken (tests/data/chat/templates) must render every conversation of goldens.json to exactly
 // the string transformers' apply_chat_template produced (tests/data/chat/make_chat_goldens.py),
-// and must refuse the conversations the templates refuse, with the template's own message.
+// and must refuse the conversations the templates refuse, with the template's own message; the
+// same templates randomly corrupted render or fail with a status, never crash.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -108,6 +111,44 @@ TEST(ChatGoldens, ChatmlFallbackMatches) {
                   c["expected"].get<std::string>());
     }
     EXPECT_GT(n, 0);
+}
+
+// The published templates corrupted at random (characters from Jinja's syntax, deleted or
+// repeated spans), rendered with every golden conversation: each either renders or throws
+// eurollm::error with "chat template:" and a reason, never another exception or a crash (the
+// sanitizer builds check the interpreter's reads). Seeded: a failure prints the template.
+TEST(ChatTemplates, CorruptedTemplatesFailCleanly) {
+    static const char kAlphabet[] = "{}%#()[]|.,:'\"+-*/~=!<> \n_aeiklnorstx0129";
+    std::mt19937_64 rng(20261206);
+    int rendered = 0, refused = 0;
+    const auto &cases = goldens()["cases"];
+    for (int it = 0; it < 1500; ++it) {
+        const ordered_json &c = cases[rng() % cases.size()];
+        std::string t = read_file(data_path("templates/" + c["template"].get<std::string>()));
+        const int edits = 1 + static_cast<int>(rng() % 3);
+        for (int e = 0; e < edits && !t.empty(); ++e) {
+            const size_t at = rng() % t.size(), span = std::min<size_t>(t.size() - at, 1 + rng() % 24);
+            switch (rng() % 4) {
+            case 0: t[at] = kAlphabet[rng() % (sizeof kAlphabet - 1)]; break;
+            case 1: t.erase(at, span); break;
+            case 2: t.insert(at, t.substr(at, span)); break;
+            default: t.insert(at, 1, kAlphabet[rng() % (sizeof kAlphabet - 1)]); break;
+            }
+        }
+        try {
+            (void)chat_template(t).render(c["messages"], options_of(c));
+            ++rendered;
+        } catch (const eurollm::error &e) {
+            ++refused;
+            EXPECT_EQ(e.status(), EUROLLM_ERR_INVALID_ARGUMENT) << e.what();
+            EXPECT_NE(std::string(e.what()).find("chat template:"), std::string::npos) << e.what();
+        } catch (const std::exception &e) {
+            ADD_FAILURE() << "iteration " << it << ": " << e.what() << "\ntemplate:\n" << t;
+        }
+    }
+    std::printf("[ fuzz     ] %d corrupted templates refused, %d rendered\n", refused, rendered);
+    EXPECT_GT(refused, 300);
+    EXPECT_GT(rendered, 100);
 }
 
 }  // namespace
