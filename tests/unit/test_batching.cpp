@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -259,6 +260,51 @@ TEST_F(Batching, StateSaveAndRestore) {
     longer.push_back(0);  // one trailing byte
     EXPECT_EQ(eurollm_context_state_load(c.get(), longer.data(), longer.size()), EUROLLM_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(c.n_past(), b.n_past());
+}
+
+// Random corruption of a saved state (two sequences): a load either succeeds and generation
+// continues, or is refused with INVALID_ARGUMENT and leaves the context as it was. Seeded.
+TEST_F(Batching, CorruptedStatesAreRefusedOrUsable) {
+    eurollm::Context a(*model, params(64));
+    const std::vector<int32_t> p0 = model->tokenize("Once upon a time"), p1 = model->tokenize("The dog");
+    const int32_t seqs[2] = {0, 1};
+    const int32_t *toks[2] = {p0.data(), p1.data()};
+    const size_t lens[2] = {p0.size(), p1.size()};
+    ASSERT_EQ(eurollm_context_decode_seqs(a.get(), seqs, toks, lens, 2), EUROLLM_OK) << eurollm_last_error();
+    size_t size = 0;
+    eurollm_context_state_save(a.get(), nullptr, 0, &size);
+    std::vector<uint8_t> blob(size);
+    ASSERT_EQ(eurollm_context_state_save(a.get(), blob.data(), blob.size(), &size), EUROLLM_OK);
+
+    eurollm::Context b(*model, params(64));
+    const std::vector<int32_t> mine = model->tokenize("Lily");
+    ASSERT_EQ(eurollm_context_decode(b.get(), mine.data(), mine.size(), nullptr), EUROLLM_OK);
+    std::mt19937_64 rng(20261206);
+    int refused = 0, loaded = 0;
+    for (int it = 0; it < 300; ++it) {
+        std::vector<uint8_t> bad = blob;
+        for (int e = 0, edits = 1 + static_cast<int>(rng() % 3); e < edits; ++e) {
+            // Mostly the header and cell table at the front; sometimes anywhere (cache values).
+            const size_t at = static_cast<size_t>(rng() % (rng() % 4 ? std::min<size_t>(bad.size(), 512) : bad.size()));
+            bad[at] = rng() % 2 ? static_cast<uint8_t>(rng()) : static_cast<uint8_t>(bad[at] ^ (1u << (rng() % 8)));
+        }
+        const uint32_t before = b.n_past();
+        if (eurollm_context_state_load(b.get(), bad.data(), bad.size()) != EUROLLM_OK) {
+            ++refused;
+            EXPECT_STRNE(eurollm_last_error(), "");
+            EXPECT_EQ(b.n_past(), before) << "iteration " << it;
+            continue;
+        }
+        ++loaded;
+        eurollm::Generator gen(b, greedy(2));
+        while (gen.step()) {
+        }
+        // back to a known state for the next iteration
+        ASSERT_EQ(eurollm_context_reset(b.get()), EUROLLM_OK);
+        ASSERT_EQ(eurollm_context_decode(b.get(), mine.data(), mine.size(), nullptr), EUROLLM_OK);
+    }
+    std::printf("[ fuzz     ] %d corrupted states refused, %d loaded and generated\n", refused, loaded);
+    EXPECT_GT(refused, 40);  // edits of cache values and logits load: the blob has no checksum
 }
 
 TEST_F(Batching, StateFromAnotherModelIsRefused) {
