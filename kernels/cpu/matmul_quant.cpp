@@ -110,13 +110,19 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_group_avx512(cons
 }
 
 // ---- bf16 tiles of packed groups (the BF16 precision's AMX products, backward_matmul_bf16.cpp) -----
+__attribute__((target("avx512f"))) inline __m512 scaled_bytes(__m128i q, __m512 scale) {
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), scale);
+}
+
 // 16 signed values per row j at bytes [4j, 4j + 4) of v, times the row's scale, rounded once to bf16
 // (d * q is exact in f32), as two tile rows: row0 word j = elements (0, 1) of row j, row1 = (2, 3).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) inline void bf16_rows_of_chunk(
     __m512i v, const __m512 (&scale)[4], uint32_t *row0, uint32_t *row1) {
-    __m512 f[4];
-    for (int r = 0; r < 4; ++r)
-        f[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, r))), scale[r]);
+    // Written out: the extract's lane must be an immediate at every optimization level.
+    const __m512 f[4] = {scaled_bytes(_mm512_castsi512_si128(v), scale[0]),
+                         scaled_bytes(_mm512_extracti32x4_epi32(v, 1), scale[1]),
+                         scaled_bytes(_mm512_extracti32x4_epi32(v, 2), scale[2]),
+                         scaled_bytes(_mm512_extracti32x4_epi32(v, 3), scale[3])};
     // Dword 2j + h of x (rows 0-7) and y (rows 8-15) is the pair h of row j.
     const __m512i x = (__m512i)_mm512_cvtne2ps_pbh(f[1], f[0]), y = (__m512i)_mm512_cvtne2ps_pbh(f[3], f[2]);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
