@@ -1,10 +1,42 @@
 #include "core/threadpool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include <sched.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace eurollm {
+namespace {
+
+// How long a thread polls before it sleeps: longer than the gaps between the ops of one decode
+// step, short enough that an idle context costs nothing measurable.
+constexpr auto kPollFor = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+}
+
+// Polls `ready` for up to kPollFor; true when it became true.
+template <class Ready>
+bool poll(const Ready &ready) {
+    const auto until = std::chrono::steady_clock::now() + kPollFor;
+    for (;;) {
+        for (int i = 0; i < 64; ++i) {
+            if (ready()) return true;
+            cpu_relax();
+        }
+        if (std::chrono::steady_clock::now() >= until) return ready();
+    }
+}
+
+}  // namespace
 
 int default_thread_count() {
     cpu_set_t set;
@@ -16,7 +48,8 @@ int default_thread_count() {
     return hw > 0 ? static_cast<int>(hw) : 1;
 }
 
-threadpool::threadpool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+threadpool::threadpool(int n_threads)
+    : n_threads_(std::max(1, n_threads)), poll_(n_threads_ <= default_thread_count()) {
     workers_.reserve(static_cast<size_t>(n_threads_ - 1));
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -25,6 +58,7 @@ threadpool::~threadpool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_ = true;
+        stopping_.store(true, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto &t : workers_) t.join();
@@ -41,16 +75,23 @@ void threadpool::run_chunks() {
 void threadpool::worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-        {
+        const auto news = [&] {
+            return stopping_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+        };
+        if (!poll_ || !poll(news)) {
             std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
+            ++sleepers_;
+            wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+            --sleepers_;
         }
+        if (stopping_.load(std::memory_order_acquire)) return;
+        // Acquire: the job's fields were written before the generation was bumped.
+        seen = generation_.load(std::memory_order_acquire);
         run_chunks();
-        {
+        if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            // The caller may be asleep on done_; notifying under the mutex cannot be lost.
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--busy_ == 0) done_.notify_one();
+            done_.notify_one();
         }
     }
 }
@@ -62,19 +103,24 @@ void threadpool::parallel_for(int64_t n, int64_t grain, const std::function<void
         fn(0, n);
         return;
     }
+    bool sleeping;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         fn_ = &fn;
         n_ = n;
         grain_ = grain;
         next_.store(0, std::memory_order_relaxed);
-        busy_ = static_cast<int>(workers_.size());
-        ++generation_;
+        busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
+        sleeping = sleepers_ > 0;
     }
-    wake_.notify_all();
+    if (sleeping) wake_.notify_all();
     run_chunks();
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return busy_ == 0; });
+    const auto finished = [&] { return busy_.load(std::memory_order_acquire) == 0; };
+    if (!poll_ || !poll(finished)) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, finished);
+    }
     fn_ = nullptr;
 }
 

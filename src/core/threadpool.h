@@ -23,7 +23,8 @@ public:
     int size() const { return n_threads_; }
 
     // Calls fn(begin, end) over disjoint ranges covering [0, n), each at most `grain` long, on
-    // all threads; returns when every range is done. Not reentrant.
+    // all threads; returns when every range is done. With one thread, or n <= grain, it is one
+    // call fn(0, n) on the caller's thread. Not reentrant.
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)> &fn);
 
 private:
@@ -31,12 +32,18 @@ private:
     void run_chunks();
 
     int n_threads_;
+    // Decode issues a few hundred short parallel_fors per token: between them the threads poll for
+    // a while before sleeping (a futex wake-up costs ~10 us, a poll well under 1). Off when there
+    // are more threads than CPUs, where a polling thread would take time from a working one.
+    bool poll_;
     std::vector<std::thread> workers_;
     std::mutex mutex_;
     std::condition_variable wake_, done_;
-    uint64_t generation_ = 0;
-    int busy_ = 0;
-    bool stop_ = false;
+    std::atomic<uint64_t> generation_{0};  // a new job: bumped under mutex_, after the job's fields
+    std::atomic<int> busy_{0};             // workers that have not finished the current job
+    int sleepers_ = 0;                     // workers waiting on wake_ (under mutex_)
+    bool stop_ = false;                    // under mutex_
+    std::atomic<bool> stopping_{false};    // stop_ for polling workers
 
     const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
     int64_t n_ = 0, grain_ = 1;
