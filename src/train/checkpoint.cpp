@@ -4,6 +4,8 @@
 // manifest last, then the directory is renamed to step-N and the parent fsync'ed, and only then
 // does ROOT/checkpoints/latest name it. A crash at any point leaves the previous checkpoint whole;
 // loading verifies the manifest's sizes and SHA-256 hashes and falls back to the newest valid one.
+// The manifest's own SHA-256 is in manifest.sha256 beside it: a damaged manifest that still parses
+// (a learning rate, an RNG state, a data offset changed) would otherwise resume a different run.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -79,11 +81,24 @@ std::map<std::string, std::vector<float>> read_f32_tensors(const std::string &pa
     return out;
 }
 
+std::string digest_of(const std::string &bytes) {
+    sha256 h;
+    h.update(bytes.data(), bytes.size());
+    return h.hex();
+}
+
 loaded_checkpoint read_checkpoint(const std::string &dir) {
     loaded_checkpoint c;
     const std::string mpath = dir + "/manifest.pb";
     if (!file_exists(mpath)) fail(EUROLLM_ERR_IO, mpath, ": missing");
     const std::string bytes = read_text_file(mpath);
+    const std::string dpath = dir + "/manifest.sha256";
+    if (file_exists(dpath)) {  // absent in checkpoints written before it existed
+        std::string want = read_text_file(dpath);
+        while (!want.empty() && (want.back() == '\n' || want.back() == ' ')) want.pop_back();
+        if (want != digest_of(bytes))
+            fail(EUROLLM_ERR_BAD_MODEL, mpath, ": SHA-256 differs from manifest.sha256 (corrupt checkpoint)");
+    }
     c.manifest = manifest::decode(bytes);
     if (c.manifest.format_version != 1)
         fail(EUROLLM_ERR_UNSUPPORTED, mpath, ": manifest format ", c.manifest.format_version, " is not supported");
@@ -163,6 +178,7 @@ std::string trainer::save_checkpoint(const std::string &root, int keep_last) {
     const std::string bytes = mf.encode();
     write_file_atomic(tmp_dir + "/manifest.pb", [&](const byte_sink &sink) { sink(bytes.data(), bytes.size()); },
                       "manifest");
+    write_text_atomic(tmp_dir + "/manifest.sha256", digest_of(bytes) + "\n");
 
     crash_point("before_rename");
     remove_tree(final_dir);  // a re-save of the same step

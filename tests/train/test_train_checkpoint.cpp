@@ -1,11 +1,12 @@
 // Checkpoints survive a crash: a child process is killed (SIGKILL) in the middle of saving a new
 // checkpoint, at every stage of the save; the previous checkpoint must still load and resume
-// exactly. A corrupted checkpoint is rejected and the one before it is used. The manifest is
-// standard Protobuf (checked with protoc --decode when protoc is installed).
+// exactly. A corrupted checkpoint (its files or its manifest) is rejected and the one before it is
+// used. The manifest is standard Protobuf (checked with protoc --decode when protoc is installed).
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <fstream>
+#include <random>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +33,16 @@ void steps(eurollm_trainer *t, int n) {
 }
 
 std::string model_dir() { return ttest::tiny_dir() + "/tiny_llama_mqa_bias_headdim_f32"; }
+
+// A fresh run in `dir` with checkpoints after steps 1 and 2.
+void save_steps_1_and_2(eurollm_model *model, const std::string &dir) {
+    std::system(("rm -rf '" + dir + "'").c_str());
+    auto t = ttest::make_trainer(model, params());
+    for (int step = 1; step <= 2; ++step) {
+        ASSERT_NO_FATAL_FAILURE(steps(t.get(), 1));
+        ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(t.get(), dir.c_str())) << eurollm_last_error();
+    }
+}
 
 }  // namespace
 
@@ -94,13 +105,8 @@ INSTANTIATE_TEST_SUITE_P(Stages, KillDuringSave,
 
 TEST(Checkpoint, CorruptCheckpointFallsBackToThePreviousOne) {
     const std::string dir = ttest::scratch_dir() + "/corrupt";
-    std::system(("rm -rf '" + dir + "'").c_str());
     auto model = ttest::load(model_dir());
-    auto t = ttest::make_trainer(model.get(), params());
-    steps(t.get(), 1);
-    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(t.get(), dir.c_str()));
-    steps(t.get(), 1);
-    ASSERT_EQ(EUROLLM_OK, eurollm_trainer_save_checkpoint(t.get(), dir.c_str()));
+    ASSERT_NO_FATAL_FAILURE(save_steps_1_and_2(model.get(), dir));
     // Flip one byte of the newest weights: its SHA-256 no longer matches the manifest.
     const std::string f = dir + "/checkpoints/step-00000002/params.safetensors";
     std::string bytes = ttest::read_file(f);
@@ -113,6 +119,55 @@ TEST(Checkpoint, CorruptCheckpointFallsBackToThePreviousOne) {
     auto e = ttest::make_trainer(model.get(), params());
     EXPECT_EQ(EUROLLM_ERR_IO, eurollm_trainer_load_checkpoint(e.get(), (dir + "/nothing").c_str()));
     EXPECT_NE(std::string(eurollm_last_error()).find("no checkpoint"), std::string::npos);
+}
+
+// Random edits of the newest checkpoint's manifest. With manifest.sha256 beside it every edit is
+// caught and loading falls back to the previous checkpoint; without it (checkpoints written before
+// it existed) the Protobuf decoder and the checks after it see the damaged bytes and must refuse
+// them or resume a state that steps. Never a crash. Seeded.
+TEST(Checkpoint, CorruptedManifestsNeverCrash) {
+    const std::string dir = ttest::scratch_dir() + "/corrupt_manifest";
+    auto model = ttest::load(model_dir());
+    ASSERT_NO_FATAL_FAILURE(save_steps_1_and_2(model.get(), dir));
+    const std::string f = dir + "/checkpoints/step-00000002/manifest.pb", d = dir + "/checkpoints/step-00000002/manifest.sha256";
+    const std::string good = ttest::read_file(f), digest = ttest::read_file(d);
+    ASSERT_FALSE(good.empty());
+    ASSERT_EQ(digest.size(), 65u);  // 64 hex digits and a newline
+    std::mt19937_64 rng(20261206);
+    int caught = 0, newest = 0, previous = 0, refused = 0;
+    for (int it = 0; it < 80; ++it) {
+        std::string bad = good;
+        for (int e = 0, edits = 1 + static_cast<int>(rng() % 3); e < edits; ++e) {
+            const size_t at = static_cast<size_t>(rng() % bad.size());
+            bad[at] = rng() % 2 ? static_cast<char>(rng()) : static_cast<char>(bad[at] ^ (1 << (rng() % 8)));
+        }
+        if (bad == good) continue;  // an edit that wrote the byte already there
+        const bool with_digest = it % 2 == 0;
+        std::ofstream(f, std::ios::binary | std::ios::trunc) << bad;
+        if (with_digest) std::ofstream(d, std::ios::binary | std::ios::trunc) << digest;
+        else std::remove(d.c_str());
+        auto r = ttest::make_trainer(model.get(), params());
+        if (eurollm_trainer_load_checkpoint(r.get(), dir.c_str()) != EUROLLM_OK) {
+            ++refused;
+            EXPECT_STRNE(eurollm_last_error(), "") << "iteration " << it;
+            continue;
+        }
+        if (eurollm_trainer_step_count(r.get()) == 1) {
+            (with_digest ? caught : previous) += 1;
+        } else {
+            EXPECT_FALSE(with_digest) << "iteration " << it << ": a manifest that differs from its digest was used";
+            ++newest;
+        }
+        const eurollm_status st = eurollm_trainer_step(r.get(), kTokens.data(), kTokens.data(), 1, kTokens.size(), nullptr);
+        if (st != EUROLLM_OK) {
+            EXPECT_STRNE(eurollm_last_error(), "") << "iteration " << it;
+        }
+    }
+    std::ofstream(f, std::ios::binary | std::ios::trunc) << good;
+    std::ofstream(d, std::ios::binary | std::ios::trunc) << digest;
+    std::printf("[ fuzz     ] corrupted manifests: %d caught by manifest.sha256; without it %d fell back, %d were "
+                "used, %d refused\n", caught, previous, newest, refused);
+    EXPECT_GT(caught, 30);
 }
 
 TEST(Checkpoint, ManifestIsProtobufReadableByProtoc) {

@@ -339,7 +339,9 @@ unsafe extern "C" {
     ) -> eurollm_status;
     /** Write a checkpoint under dir/checkpoints/step-N (weights, AdamW moments, Protobuf
  manifest with step, schedule, RNG state, data position, hyper-parameters and SHA-256 of each
- file), atomically: a crash mid-save leaves the previous checkpoint loadable. Keeps the last 2.*/
+ file, and the manifest's own SHA-256 in manifest.sha256), atomically: a crash mid-save leaves
+ the previous checkpoint loadable. Keeps the last 2. Loading skips a checkpoint whose files or
+ manifest do not match their digests.*/
     pub fn eurollm_trainer_save_checkpoint(
         trainer: *mut eurollm_trainer,
         dir: *const ::std::os::raw::c_char,
