@@ -113,6 +113,10 @@ dataset load_jsonl(const model &m, const std::string &path, int64_t seq_len) {
             if (l.size() != t.size()) fail(EUROLLM_ERR_INVALID_ARGUMENT, where, ": labels and tokens differ in length");
             for (int32_t id : t)
                 if (id < 0 || id >= m.hp.n_vocab) fail(EUROLLM_ERR_INVALID_ARGUMENT, where, ": token id ", id, " is outside the vocabulary");
+            // Negative labels are ignored (-100 by convention), as the trainer's loss does; a label
+            // past the vocabulary would otherwise fail only when its batch is stepped.
+            for (int32_t id : l)
+                if (id >= m.hp.n_vocab) fail(EUROLLM_ERR_INVALID_ARGUMENT, where, ": label ", id, " is outside the vocabulary");
             if (!l.empty()) l[0] = -100;
             p.add(t, l);
         } else if (j.contains("text")) {

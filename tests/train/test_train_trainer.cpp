@@ -1,10 +1,12 @@
 // The trainer through the experimental C API: fine-tuning stories260K lowers its held-out loss,
 // a run stopped at step 25 and resumed from its checkpoint reproduces the uninterrupted run bit
-// for bit, NaN/Inf losses leave everything unchanged, the schedule, the progress callback.
+// for bit, NaN/Inf losses leave everything unchanged, the schedule, the progress callback; a
+// corrupted JSONL file fails to load or gives valid ids.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
+#include <random>
 #include <sys/stat.h>
 
 #include "train_test_util.h"
@@ -179,4 +181,64 @@ TEST(Trainer, ProgressCallbackAndArgumentChecks) {
     EXPECT_EQ(EUROLLM_ERR_INVALID_ARGUMENT, eurollm_trainer_step(nullptr, tok.data(), tok.data(), 1, 4, nullptr));
     EXPECT_EQ(eurollm_trainer_step_count(t.get()), 2);
     eurollm_trainer_free(nullptr);
+}
+
+// A JSONL file with every kind of line (plain text, a chat, token ids with labels), corrupted at
+// random: loading either fails with a status and a message, or gives sequences whose tokens are
+// vocabulary ids and whose labels are ids or negative (ignored). Never a crash. Seeded. (It found
+// that labels past the vocabulary were accepted at load and refused only when stepped.)
+TEST(Dataset, CorruptedJsonlFailsCleanlyOrGivesValidIds) {
+    auto model = ttest::load(ttest::stories_dir());
+    int64_t vocab = 0;
+    ASSERT_EQ(EUROLLM_OK, eurollm_model_get_info(model.get(), EUROLLM_INFO_N_VOCAB, &vocab));
+    std::string good;
+    {
+        std::ifstream in(ttest::data_dir() + "/stories_train.jsonl");
+        std::string line;
+        for (int i = 0; i < 3 && std::getline(in, line); ++i) good += line + "\n";
+    }
+    good += R"({"messages": [{"role": "user", "content": "Tell me a story."}, {"role": "assistant", "content": "Once upon a time."}]})" "\n";
+    good += R"({"tokens": [1, 17, 200, 45, 99], "labels": [-100, -100, 200, 45, 99]})" "\n";
+    const std::string path = ttest::scratch_dir() + "/corrupt.jsonl";
+    std::mt19937_64 rng(20261206);
+    int refused = 0, loaded = 0;
+    for (int it = 0; it < 150; ++it) {
+        std::string bad = good;
+        for (int e = 0, edits = 1 + static_cast<int>(rng() % 3); e < edits; ++e) {
+            const size_t at = static_cast<size_t>(rng() % bad.size());
+            switch (rng() % 3) {
+            case 0: bad[at] = "{}[]\":,-0123456789 \\ntu"[rng() % 24]; break;
+            case 1: bad[at] = static_cast<char>(rng()); break;
+            default: bad.erase(at, 1 + rng() % 8); break;
+            }
+        }
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
+        eurollm_dataset *d = nullptr;
+        if (eurollm_dataset_load(model.get(), path.c_str(), 16, &d) != EUROLLM_OK) {
+            ++refused;
+            EXPECT_EQ(d, nullptr);
+            EXPECT_STRNE(eurollm_last_error(), "") << "iteration " << it;
+            continue;
+        }
+        ++loaded;
+        ttest::DatasetPtr owned(d);
+        const size_t n = eurollm_dataset_n_sequences(d);
+        std::vector<int32_t> tokens(n * 16), labels(n * 16);
+        ASSERT_EQ(EUROLLM_OK, eurollm_dataset_get(d, 3, 0, true, 0, n, tokens.data(), labels.data())) << eurollm_last_error();
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            ASSERT_TRUE(tokens[i] >= 0 && tokens[i] < vocab) << "iteration " << it << ": token " << tokens[i];
+            ASSERT_LT(labels[i], vocab) << "iteration " << it << ": label " << labels[i];  // negative: ignored
+        }
+    }
+    // The case the corruption found, written out: a label one past the vocabulary.
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        << R"({"tokens": [1, 17, 200], "labels": [-100, 17, )" << vocab << "]}\n";
+    eurollm_dataset *d = nullptr;
+    EXPECT_EQ(EUROLLM_ERR_INVALID_ARGUMENT, eurollm_dataset_load(model.get(), path.c_str(), 2, &d));
+    EXPECT_NE(std::string(eurollm_last_error()).find("label " + std::to_string(vocab)), std::string::npos)
+        << eurollm_last_error();
+    std::remove(path.c_str());
+    std::printf("[ fuzz     ] %d corrupted data files refused, %d loaded with valid ids\n", refused, loaded);
+    EXPECT_GT(refused, 30);
+    EXPECT_GT(loaded, 10);
 }
