@@ -12,8 +12,12 @@ namespace eurollm {
 namespace {
 
 // How long a thread polls before it sleeps: longer than the gaps between the ops of one decode
-// step, short enough that an idle context costs nothing measurable.
-constexpr auto kPollFor = std::chrono::microseconds(200);
+// step, short enough that an idle context costs nothing measurable. After the first kSpinFor it
+// yields between polls, so that other threads wanting the CPU (several contexts, or processes, on
+// the same cores) get it, and it stops polling once a yield shows that one did.
+constexpr auto kPollFor = std::chrono::microseconds(50);
+constexpr auto kSpinFor = std::chrono::microseconds(2);
+constexpr auto kBusyCpu = std::chrono::microseconds(10);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -26,13 +30,20 @@ inline void cpu_relax() {
 // Polls `ready` for up to kPollFor; true when it became true.
 template <class Ready>
 bool poll(const Ready &ready) {
-    const auto until = std::chrono::steady_clock::now() + kPollFor;
+    const auto start = std::chrono::steady_clock::now();
     for (;;) {
         for (int i = 0; i < 64; ++i) {
             if (ready()) return true;
             cpu_relax();
         }
-        if (std::chrono::steady_clock::now() >= until) return ready();
+        const auto now = std::chrono::steady_clock::now();
+        if (now - start >= kPollFor) return ready();
+        if (now - start >= kSpinFor) {
+            // A yield that took long means another thread had this CPU: the cores are shared, and
+            // polling on would only delay that thread. Sleep instead.
+            std::this_thread::yield();
+            if (std::chrono::steady_clock::now() - now >= kBusyCpu) return ready();
+        }
     }
 }
 
