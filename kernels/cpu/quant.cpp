@@ -213,8 +213,6 @@ int32_t wrapped_product(int32_t a, int32_t b) {
 }
 
 #if defined(__x86_64__)
-// The same arithmetic on 16 lanes: max ignores NaN as fmax does (vmaxps returns its second operand
-// when the first is NaN), and vcvtps2dq rounds to nearest even as lrintf does in the default mode.
 // The lanes' sum in vector adds, which wrap (GCC's _mm512_reduce_add_epi32 ends in a signed scalar
 // add, which the sanitizer rightly reports when NaN lanes hold INT_MIN).
 __attribute__((target("avx512f"))) int32_t wrapped_sum16(__m512i v) {
@@ -225,6 +223,8 @@ __attribute__((target("avx512f"))) int32_t wrapped_sum16(__m512i v) {
     return _mm_cvtsi128_si32(q);
 }
 
+// The same arithmetic on 16 lanes: max ignores NaN as fmax does (vmaxps returns its second operand
+// when the first is NaN), and vcvtps2dq rounds to nearest even as lrintf does in the default mode.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_q8x_avx512(const float *x, int64_t k,
                                                                               int32_t offset, block_q8x *out) {
     for (int64_t i = 0; i < k / 32; ++i) {
@@ -254,14 +254,14 @@ void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out) {
         float amax = 0.0f;
         for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        int32_t sum = 0;
+        uint32_t sum = 0;  // wraps, like the vector sum
         for (int j = 0; j < 32; ++j) {
             const int q = static_cast<int>(std::lrintf(xb[j] * id));
             out[i].qs[j] = static_cast<int8_t>(q);
-            sum = static_cast<int32_t>(static_cast<uint32_t>(sum) + static_cast<uint32_t>(q));
+            sum += static_cast<uint32_t>(q);
         }
         out[i].d = d;
-        out[i].bias = wrapped_product(offset, sum);
+        out[i].bias = wrapped_product(offset, static_cast<int32_t>(sum));
     }
 }
 

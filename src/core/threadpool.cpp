@@ -68,7 +68,6 @@ threadpool::threadpool(int n_threads)
 threadpool::~threadpool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
         stopping_.store(true, std::memory_order_release);
     }
     wake_.notify_all();
@@ -92,7 +91,7 @@ void threadpool::worker_loop() {
         if (!poll_ || !poll(news)) {
             std::unique_lock<std::mutex> lock(mutex_);
             ++sleepers_;
-            wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+            wake_.wait(lock, news);
             --sleepers_;
         }
         if (stopping_.load(std::memory_order_acquire)) return;

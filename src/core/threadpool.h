@@ -42,8 +42,7 @@ private:
     std::atomic<uint64_t> generation_{0};  // a new job: bumped under mutex_, after the job's fields
     std::atomic<int> busy_{0};             // workers that have not finished the current job
     int sleepers_ = 0;                     // workers waiting on wake_ (under mutex_)
-    bool stop_ = false;                    // under mutex_
-    std::atomic<bool> stopping_{false};    // stop_ for polling workers
+    std::atomic<bool> stopping_{false};    // set under mutex_, so a sleeping worker cannot miss it
 
     const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
     int64_t n_ = 0, grain_ = 1;

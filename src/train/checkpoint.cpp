@@ -81,12 +81,6 @@ std::map<std::string, std::vector<float>> read_f32_tensors(const std::string &pa
     return out;
 }
 
-std::string digest_of(const std::string &bytes) {
-    sha256 h;
-    h.update(bytes.data(), bytes.size());
-    return h.hex();
-}
-
 loaded_checkpoint read_checkpoint(const std::string &dir) {
     loaded_checkpoint c;
     const std::string mpath = dir + "/manifest.pb";
@@ -96,7 +90,7 @@ loaded_checkpoint read_checkpoint(const std::string &dir) {
     if (file_exists(dpath)) {  // absent in checkpoints written before it existed
         std::string want = read_text_file(dpath);
         while (!want.empty() && (want.back() == '\n' || want.back() == ' ')) want.pop_back();
-        if (want != digest_of(bytes))
+        if (want != sha256_of(bytes))
             fail(EUROLLM_ERR_BAD_MODEL, mpath, ": SHA-256 differs from manifest.sha256 (corrupt checkpoint)");
     }
     c.manifest = manifest::decode(bytes);
@@ -178,7 +172,7 @@ std::string trainer::save_checkpoint(const std::string &root, int keep_last) {
     const std::string bytes = mf.encode();
     write_file_atomic(tmp_dir + "/manifest.pb", [&](const byte_sink &sink) { sink(bytes.data(), bytes.size()); },
                       "manifest");
-    write_text_atomic(tmp_dir + "/manifest.sha256", digest_of(bytes) + "\n");
+    write_text_atomic(tmp_dir + "/manifest.sha256", sha256_of(bytes) + "\n");
 
     crash_point("before_rename");
     remove_tree(final_dir);  // a re-save of the same step

@@ -84,6 +84,12 @@ std::string sha256::hex() {
     return out;
 }
 
+std::string sha256_of(const std::string &bytes) {
+    sha256 h;
+    h.update(bytes.data(), bytes.size());
+    return h.hex();
+}
+
 std::string sha256_file(const std::string &path, uint64_t *size) {
     FILE *f = std::fopen(path.c_str(), "rb");
     if (!f) fail(EUROLLM_ERR_IO, path, ": cannot open for hashing");

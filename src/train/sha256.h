@@ -21,6 +21,8 @@ private:
     uint64_t total_ = 0;
 };
 
+// Digest of bytes in memory.
+std::string sha256_of(const std::string &bytes);
 // Digest of a whole file; throws IO on failure.
 std::string sha256_file(const std::string &path, uint64_t *size = nullptr);
 
