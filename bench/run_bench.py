@@ -24,8 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# (label, ours, peer, our extra flags): paths relative to --models. "exact" keeps 16 mantissa bits
-# of the activations against bf16 weights; "bf16" rounds them to bf16, as llama.cpp does. The peer
+# (label, ours, peer, our extra flags): paths relative to --models. "exact" keeps the activations in
+# f32 against bf16 weights; "bf16" rounds them to bf16, as llama.cpp does. The peer
 # keeps its KV cache in f16 (node-llama-cpp's default); ours is f32 unless "kv f16" says otherwise.
 PAIRS = [
     ("bf16 exact vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf", ["--precision", "exact"]),

@@ -177,10 +177,13 @@ EUROLLM_API eurollm_status eurollm_device_memory(eurollm_device_kind kind, int32
 
 /**
  * How activations meet bf16 weights in matrix products (f32/f16 weights ignore it).
- * EXACT keeps 16 mantissa bits of every activation (float32 results to ~1e-5 relative: what the
- * reference tests against transformers use). BF16 rounds activations to bf16, as PyTorch's bf16
- * autocast and llama.cpp do: about twice as fast where a product is compute-bound (prompt
- * processing, batched decoding, training) on CPUs with AVX512-BF16, and the same elsewhere.
+ * EXACT computes with the float32 activations (float32 results: what the reference tests against
+ * transformers use); on CPUs with AMX, products of 8 rows or more split each activation into three
+ * bf16 terms that sum to it exactly, so they run on the tiles with exact products, and on Zen 4
+ * into two (16 of the 24 significand bits, ~1e-5 relative). BF16 rounds activations to bf16, as
+ * PyTorch's bf16 autocast and llama.cpp do: faster where a product is compute-bound (prompt
+ * processing, batched decoding, training; about 1.7x EXACT with AMX, 2x with AVX512-BF16 alone),
+ * the same elsewhere.
  * q8_0/q4_0 weights quantize activations to 8 bits per block in both modes; under BF16, products
  * of 64 rows or more (prompts) on CPUs with AMX instead dequantize the weights to bf16 (rounded
  * once) and use bf16 activations: about 1.8x the prompt speed, logits as close to the unquantized

@@ -34,8 +34,10 @@ void quantize_row(const float *x, wtype wt, int64_t n, void *out);
 const char *cpu_isa_name();
 
 // How f32 activations meet bf16 weights in a product (other weight types ignore it).
-//   split: x = hi + lo as two bf16 terms, 16 mantissa bits kept (relative error ~2^-17): the
-//          float32-exact default that the reference tests against transformers rely on.
+//   split: the float32-exact default that the reference tests against transformers rely on:
+//          f32 FMAs on the weights converted to f32, or (bf16split, Zen 4) x = hi + lo as two bf16
+//          terms, 16 mantissa bits kept (relative error ~2^-17). Products of many rows on AMX
+//          use the three-term exact split instead (kernels_backward.h, exact_tiles_*).
 //   round: x rounded to one bf16 (8 mantissa bits), as PyTorch's bf16 autocast and llama.cpp's
 //          bf16 path do: twice the `vdpbf16ps` rate, for compute-bound prefill and training.
 // The result of a row never depends on the other rows of the product in either mode.

@@ -53,6 +53,20 @@ bool bf16_packed_supported(wtype wt);
 void bf16_matmul_packed(const void *prep, int64_t n, int64_t k, const void *packed, wtype wt, int64_t m,
                         const float *bias, int64_t j0, int64_t j1, float *y, int64_t ldy);
 
+// The EXACT precision's many-row products through a bf16 matrix on AMX: every f32 activation is
+// split into three bf16 terms (x = hi + mid + lo exactly: 24 significand bits in three 8-bit
+// pieces, by truncation), so each product with a bf16 weight is exact in f32 and only the f32 sums
+// round, as in the f32 FMA kernels (in another order). Each B tile loaded serves the three terms.
+// Same contracts as bf16_prepare / bf16_matmul / gemm_dx_bf16 (gemm_dx takes only the prepared
+// dy); only where exact_tiles_supported() (AMX-BF16), otherwise nothing is written.
+bool exact_tiles_supported();
+size_t exact_tiles_prep_bytes(int64_t n, int64_t width);
+void exact_tiles_prepare(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1, void *prep);
+void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0,
+                        int64_t j1, float *y, int64_t ldy);
+void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw, int64_t c0, int64_t c1,
+                         float *dx, int64_t ldx, bool accumulate);
+
 // ---- rms norm ----
 
 // out[i, :] = x[i, :] * rstd[i] * w, rstd[i] = 1 / sqrt(mean(x[i, :]^2) + eps), rows [i0, i1).

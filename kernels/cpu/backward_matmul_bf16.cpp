@@ -155,17 +155,20 @@ EUROLLM_AVX512BF16 void pack_forward(const uint16_t *w, int64_t K, int64_t k0, i
 
 // C[rows of the padded n, panel columns] over one packed panel: tiles 0-3 accumulate 32 x 32
 // (16 x 32 for the last rows when n16 is not a multiple of 32), 4-5 hold A, 6-7 hold B. For each
-// block of 32 rows, the panel's column groups pass over the block's A rows (64 KiB, from L1/L2) and
-// each 32 x 32 of C stays in the tiles for the whole panel depth. (Slicing the depth in two so that
-// A fits in L1 was measured slower: 1.7B shapes, n = 512, one thread, 805-830 against 850-935
-// GFLOP/s; the extra C loads and stores cost more than the L1 misses.)
+// block of 32 rows, the panel's column groups pass over the block's A rows (64 KiB per term, from
+// L1/L2) and each 32 x 32 of C stays in the tiles for the whole panel depth. T is the number of bf16
+// terms per activation (1: rounded; 3: the exact split): each step's B tiles, loaded once, meet
+// the T terms' A tiles, which lie side by side. (Slicing the depth in two so that A fits in L1 was
+// measured slower: 1.7B shapes, n = 512, one thread, 805-830 against 850-935 GFLOP/s; the extra C
+// loads and stores cost more than the L1 misses.)
+template <int T>
 EUROLLM_AMX void amx_panel(const uint16_t *a, int64_t lda, int64_t n16, int64_t k0, int64_t steps, int64_t groups,
                            const uint32_t *panel, float *C, bool zero) {
     const int64_t ldc = kPanelCols * 4;  // bytes
     const int64_t block = 16 * lda;      // elements of one 16-row block of A (tile order)
     for (int64_t r0 = 0; r0 < n16; r0 += 32) {
         const bool two = r0 + 16 < n16;
-        const uint16_t *ar = a + (r0 / 16) * block + k0 * 16;
+        const uint16_t *ar = a + (r0 / 16) * block + k0 * 16 * T;
         for (int64_t g = 0; g < groups; ++g) {
             const uint32_t *bp = panel + g * steps * 512;
             float *c = C + r0 * kPanelCols + g * 32;
@@ -184,22 +187,26 @@ EUROLLM_AMX void amx_panel(const uint16_t *a, int64_t lda, int64_t n16, int64_t 
             }
             if (two) {
                 for (int64_t s = 0; s < steps; ++s) {
-                    _tile_loadd(4, ar + s * 512, 64);
-                    _tile_loadd(5, ar + block + s * 512, 64);
                     _tile_loadd(6, bp + s * 512, 64);
                     _tile_loadd(7, bp + s * 512 + 256, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_dpbf16ps(2, 5, 6);
-                    _tile_dpbf16ps(3, 5, 7);
+                    for (int t = 0; t < T; ++t) {
+                        _tile_loadd(4, ar + (s * T + t) * 512, 64);
+                        _tile_loadd(5, ar + block + (s * T + t) * 512, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_dpbf16ps(2, 5, 6);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
                 }
             } else {
                 for (int64_t s = 0; s < steps; ++s) {
-                    _tile_loadd(4, ar + s * 512, 64);
                     _tile_loadd(6, bp + s * 512, 64);
                     _tile_loadd(7, bp + s * 512 + 256, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 4, 7);
+                    for (int t = 0; t < T; ++t) {
+                        _tile_loadd(4, ar + (s * T + t) * 512, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 4, 7);
+                    }
                 }
             }
             _tile_stored(0, c, ldc);
@@ -244,14 +251,15 @@ EUROLLM_AVX512BF16 void pack_quant(const uint8_t *packed, bool q4, int64_t kb, i
             }
 }
 
-// out[:, c0:c1] (+)= A · B for A in tile order and B given by pack(k0, steps, first column, columns,
-// panel). Panels start at c0 rounded down to a multiple of `align` (the packer's column grouping).
-// False (nothing written) when the scratch buffers cannot be allocated: the caller falls back.
-template <class Pack>
+// out[:, c0:c1] (+)= A · B for A in tile order (T terms per element) and B given by pack(k0, steps,
+// first column, columns, panel). Panels start at c0 rounded down to a multiple of `align` (the
+// packer's column grouping). False (nothing written) when the scratch buffers cannot be allocated:
+// the caller falls back.
+template <int T = 1, class Pack>
 EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack &pack, int64_t align,
                              const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
     thread_local detail::aligned_buffer panel_buf, c_buf;
-    const int64_t n16 = round_up(n, 16), lda = round_up(K, 32);
+    const int64_t n16 = round_up(n, 16), kp = round_up(K, 32);
     auto *panel = static_cast<uint32_t *>(panel_buf.get(static_cast<size_t>(kPanelCols * kPanelK * 2)));
     auto *C = static_cast<float *>(c_buf.get(static_cast<size_t>(n16 * kPanelCols) * sizeof(float)));
     if (!panel || !C) return false;
@@ -267,11 +275,11 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack
     _tile_loadconfig(&cfg);
     for (int64_t c = c0 - c0 % align; c < c1; c += kPanelCols) {
         const int64_t nc = std::min(kPanelCols, c1 - c), groups = (nc + 31) / 32;
-        if (lda == 0) std::fill(C, C + n16 * kPanelCols, 0.0f);  // an empty reduction
-        for (int64_t k0 = 0; k0 < lda; k0 += kPanelK) {
-            const int64_t steps = (std::min(lda, k0 + kPanelK) - k0) / 32;
+        if (kp == 0) std::fill(C, C + n16 * kPanelCols, 0.0f);  // an empty reduction
+        for (int64_t k0 = 0; k0 < kp; k0 += kPanelK) {
+            const int64_t steps = (std::min(kp, k0 + kPanelK) - k0) / 32;
             pack(k0, steps, c, nc, panel);
-            amx_panel(a, lda, n16, k0, steps, groups, panel, C, k0 == 0);
+            amx_panel<T>(a, T * kp, n16, k0, steps, groups, panel, C, k0 == 0);
         }
         const int64_t skip = std::max<int64_t>(0, c0 - c);
         write_out(C + skip, n, nc - skip, bias, c + skip, out, ldo, accumulate);
@@ -280,37 +288,72 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack
     return true;
 }
 
-// Rows [i0, i1) of a [n, width] (row stride lda) in tile order: element (i, c) at
-// ((i / 16) * kp / 32 + c / 32) * 512 + (i % 16) * 32 + c % 32, kp = round_up(width, 32); zeros pad
-// the columns and the last block.
+// The exact split of 16 floats into three bf16 terms, each in the upper half of a 32-bit word:
+// x = hi + mid + lo exactly. Truncation, not rounding: hi keeps x's top 8 significand bits, so
+// x - hi is exact and holds the other 16, of which mid keeps the top 8 and lo the rest (so lo's
+// low 16 bits are zero), and no term can overflow to infinity. Infinities and NaNs go whole into
+// hi (a NaN keeps its quiet bit, so truncating its payload cannot make it an infinity).
+EUROLLM_AVX512BF16 inline void split3(__m512 x, __m512i (&t)[3]) {
+    const __m512i bits = _mm512_castps_si512(x), top = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    const __m512i exp = _mm512_set1_epi32(0x7f800000);
+    const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, exp), exp);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)), exp);
+    t[0] = _mm512_and_si512(_mm512_mask_or_epi32(bits, nan, bits, _mm512_set1_epi32(0x00400000)), top);
+    const __m512 r = _mm512_maskz_sub_ps(finite, x, _mm512_castsi512_ps(t[0]));
+    t[1] = _mm512_and_si512(_mm512_castps_si512(r), top);
+    t[2] = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(t[1])));
+}
+
+// Rows [i0, i1) of a [n, width] (row stride lda) in tile order, T bf16 terms per element (1:
+// rounded to nearest even; 3: split3): term t of element (i, c) at
+// ((i / 16) * T * kp / 32 + T * (c / 32) + t) * 512 + (i % 16) * 32 + c % 32, kp = round_up(width,
+// 32); zeros pad the columns and the last block.
+template <int T>
 EUROLLM_AVX512BF16 void prepare_tiles(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1,
                                       uint16_t *out) {
     const int64_t kp = round_up(width, 32);
     const int64_t end = i1 == n ? round_up(n, 16) : i1;
+    // Word j of the result = the upper half of word j of the concatenated pair of vectors.
+    alignas(64) static constexpr uint16_t upper[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
+                                                       23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
+                                                       45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+    const __m512i idx = _mm512_load_si512(upper);
     for (int64_t i = i0; i < end; ++i) {
-        uint16_t *row = out + (i / 16) * 16 * kp + (i % 16) * 32;
+        uint16_t *row = out + (i / 16) * 16 * T * kp + (i % 16) * 32;
         for (int64_t c = 0; c < kp; c += 32) {
-            __m512i v = _mm512_setzero_si512();
+            __m512i v[T];
+            for (int t = 0; t < T; ++t) v[t] = _mm512_setzero_si512();
             if (i < n) {
                 const float *src = a + i * lda + c;
                 const int64_t rem = std::min<int64_t>(32, width - c);
-                v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(tail_mask16(rem - 16), src + 16),
-                                                 _mm512_maskz_loadu_ps(tail_mask16(rem), src));
+                const __m512 x0 = _mm512_maskz_loadu_ps(tail_mask16(rem), src);
+                const __m512 x1 = _mm512_maskz_loadu_ps(tail_mask16(rem - 16), src + 16);
+                if constexpr (T == 1) {
+                    v[0] = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+                } else {
+                    __m512i s0[3], s1[3];
+                    split3(x0, s0);
+                    split3(x1, s1);
+                    for (int t = 0; t < 3; ++t) v[t] = _mm512_permutex2var_epi16(s0[t], idx, s1[t]);
+                }
             }
-            _mm512_storeu_si512(row + (c / 32) * 512, v);
+            for (int t = 0; t < T; ++t) _mm512_storeu_si512(row + (T * (c / 32) + t) * 512, v[t]);
         }
     }
 }
 
 // amx_product's plain loops, for when its scratch cannot be allocated (slow, but never wrong).
-void scalar_from_tiles(bool forward, const uint16_t *a, int64_t n, int64_t K, const uint16_t *w, int64_t ldw,
-                       const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
+void scalar_from_tiles(bool forward, int terms, const uint16_t *a, int64_t n, int64_t K, const uint16_t *w,
+                       int64_t ldw, const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo,
+                       bool accumulate) {
     const int64_t kp = round_up(K, 32);
     for (int64_t i = 0; i < n; ++i)
         for (int64_t c = c0; c < c1; ++c) {
             float acc = bias ? bias[c] : 0.0f;
             for (int64_t q = 0; q < K; ++q) {
-                const float x = kmath::bf16_to_f32(a[(i / 16) * 16 * kp + (q / 32) * 512 + (i % 16) * 32 + q % 32]);
+                const uint16_t *e = a + (i / 16) * 16 * terms * kp + terms * (q / 32) * 512 + (i % 16) * 32 + q % 32;
+                float x = 0.0f;  // exact: the terms' significands do not overlap
+                for (int t = terms - 1; t >= 0; --t) x += kmath::bf16_to_f32(e[t * 512]);
                 acc += x * kmath::bf16_to_f32(forward ? w[c * K + q] : w[q * ldw + c]);
             }
             out[i * ldo + c] = accumulate ? out[i * ldo + c] + acc : acc;
@@ -397,7 +440,7 @@ size_t bf16_prep_bytes(int64_t n, int64_t width) {
 
 void bf16_prepare(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1, void *prep) {
 #if defined(__x86_64__)
-    if (have_amx()) return prepare_tiles(a, lda, n, width, i0, i1, static_cast<uint16_t *>(prep));
+    if (have_amx()) return prepare_tiles<1>(a, lda, n, width, i0, i1, static_cast<uint16_t *>(prep));
 #endif
     if (lda == width) {
         matmul_prepare(a, width, wtype::bf16, i0, i1, prep, act_precision::round);
@@ -423,7 +466,7 @@ void bf16_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, cons
             pack_forward(w, k, k0, steps, c, nc, panel);
         };
         if (!amx_product(a, n, k, pack, 1, bias, j0, j1, y, ldy, false))
-            scalar_from_tiles(true, a, n, k, w, k, bias, j0, j1, y, ldy, false);
+            scalar_from_tiles(true, 1, a, n, k, w, k, bias, j0, j1, y, ldy, false);
         return;
     }
 #endif
@@ -476,6 +519,56 @@ void bf16_matmul_packed(const void *prep, int64_t n, int64_t k, const void *pack
 #endif
 }
 
+bool exact_tiles_supported() {
+#if defined(__x86_64__)
+    return have_amx();
+#else
+    return false;
+#endif
+}
+
+size_t exact_tiles_prep_bytes(int64_t n, int64_t width) {
+    return static_cast<size_t>(round_up(n, 16) * round_up(width, 32) * 3) * sizeof(uint16_t);
+}
+
+void exact_tiles_prepare(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1, void *prep) {
+#if defined(__x86_64__)
+    if (have_amx()) prepare_tiles<3>(a, lda, n, width, i0, i1, static_cast<uint16_t *>(prep));
+#else
+    (void)a, (void)lda, (void)n, (void)width, (void)i0, (void)i1, (void)prep;
+#endif
+}
+
+void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0,
+                        int64_t j1, float *y, int64_t ldy) {
+    if (n <= 0 || j0 >= j1 || !exact_tiles_supported()) return;
+#if defined(__x86_64__)
+    const auto *a = static_cast<const uint16_t *>(prep);
+    const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
+        pack_forward(w, k, k0, steps, c, nc, panel);
+    };
+    if (!amx_product<3>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false))
+        scalar_from_tiles(true, 3, a, n, k, w, k, bias, j0, j1, y, ldy, false);
+#else
+    (void)prep, (void)k, (void)w, (void)bias, (void)y, (void)ldy;
+#endif
+}
+
+void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw, int64_t c0, int64_t c1,
+                         float *dx, int64_t ldx, bool accumulate) {
+    if (n <= 0 || c0 >= c1 || !exact_tiles_supported()) return;
+#if defined(__x86_64__)
+    const auto *a = static_cast<const uint16_t *>(prep);
+    const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
+        pack_backward(w, ldw, m, k0, steps, c, nc, panel);
+    };
+    if (!amx_product<3>(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate))
+        scalar_from_tiles(false, 3, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
+#else
+    (void)prep, (void)m, (void)w, (void)ldw, (void)dx, (void)ldx, (void)accumulate;
+#endif
+}
+
 void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw,
                   int64_t c0, int64_t c1, float *dx, int64_t ldx, bool accumulate) {
     if (n <= 0 || c0 >= c1) return;
@@ -492,7 +585,7 @@ void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, in
                 pack_backward(w, ldw, m, k0, steps, c, nc, panel);
             };
             if (!amx_product(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate))
-                scalar_from_tiles(false, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
+                scalar_from_tiles(false, 1, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
             return;
         }
         return backward_avx512(a, n, m, w, ldw, c0, c1, dx, ldx, accumulate);

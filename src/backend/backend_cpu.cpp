@@ -40,34 +40,40 @@ public:
         });
     }
 
-    // Rounded-activation products of 8 rows or more go through the training mode's bf16 kernel,
-    // which uses AMX tiles where the CPU has them (measured on a Xeon with AMX: 75 against 55
-    // GFLOP per CPU-second at 8 rows, 370 against 58 at 512; below 8 rows the vdpbf16ps GEMV is
-    // faster) and is the same vdpbf16ps product elsewhere. In BF16 precision a row's last bits
-    // may therefore differ between products of fewer and more than kTileRows rows.
+    // Products of 8 rows or more through bf16 weights go through the tile kernels, which use AMX
+    // where the CPU has them. Rounded activations (BF16 precision) take the training mode's bf16
+    // kernel, which is the vdpbf16ps product on CPUs without AMX (measured on a Xeon with AMX: 75
+    // against 55 GFLOP per CPU-second at 8 rows, 370 against 58 at 512; below 8 rows the vdpbf16ps
+    // GEMV is faster). EXACT precision takes the three-term split (kernels_backward.h): products as
+    // exact as the f32 FMAs', only the sums' order differs (1.7B shapes, 2 threads, GFLOP/s tiles /
+    // f32 FMAs: 4 rows 73-90 / 91-114, 8 rows 113-153 / 68-118, 512 rows 715-990 / 117-119). Either
+    // way a row's last bits may differ between products of fewer and more than kTileRows rows.
     static constexpr int64_t kTileRows = 8;
     // q8_0 / q4_0 weights take the same tiles in BF16 precision, dequantized per panel (see
     // kernels_backward.h), from this many rows: the conversion costs the same whatever the row
     // count, so below it the integer kernels are faster (1.7B q8_0 prefill, 2 threads, tok/s
     // integer / tiles: 16 rows 140 / 75, 32 rows 198 / 140-210, 64 rows 254 / 248, 512 rows 225 / 410).
     static constexpr int64_t kQuantTileRows = 64;
+    bool exact() const { return precision_ == kernels::act_precision::split; }
     bool takes_tiles(const tensor_ref &w, int64_t n) const {
-        if (precision_ != kernels::act_precision::round) return false;
-        if (w.type == wtype::bf16) return n >= kTileRows;
+        if (w.type == wtype::bf16) return n >= kTileRows && (!exact() || kernels::exact_tiles_supported());
+        if (exact()) return false;
         return w.packed && n >= kQuantTileRows && kernels::bf16_packed_supported(w.type);
     }
     void matmul_bf16_tiles(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) {
         const int64_t m = w.rows, k = w.cols;
-        void *prep = prep_.get(kernels::bf16_prep_bytes(n, k));
+        void *prep = prep_.get(exact() ? kernels::exact_tiles_prep_bytes(n, k) : kernels::bf16_prep_bytes(n, k));
         if (!prep) throw std::bad_alloc();
         pool_.parallel_for(n, std::max<int64_t>(1, n / (pool_.size() * 4)), [&](int64_t i0, int64_t i1) {
-            kernels::bf16_prepare(x, k, n, k, i0, i1, prep);
+            if (exact()) kernels::exact_tiles_prepare(x, k, n, k, i0, i1, prep);
+            else kernels::bf16_prepare(x, k, n, k, i0, i1, prep);
         });
         // Column ranges in whole 256-column panels (the kernel packs W in panels of that width).
         const int64_t grain = std::max<int64_t>(256, (m / (pool_.size() * 2) + 255) / 256 * 256);
+        const auto *wb = static_cast<const uint16_t *>(w.data);
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            if (w.type == wtype::bf16)
-                kernels::bf16_matmul(prep, n, k, static_cast<const uint16_t *>(w.data), bias, j0, j1, y, m);
+            if (exact()) kernels::exact_tiles_matmul(prep, n, k, wb, bias, j0, j1, y, m);
+            else if (w.type == wtype::bf16) kernels::bf16_matmul(prep, n, k, wb, bias, j0, j1, y, m);
             else kernels::bf16_matmul_packed(prep, n, k, w.packed, w.type, m, bias, j0, j1, y, m);
         });
     }

@@ -46,8 +46,9 @@ extern const char *const kProjNames[7];     // "q_proj", ... in target-bit order
 extern const char *const kProjModules[7];   // "self_attn", "self_attn", ..., "mlp"
 
 // How the products through matrices meet their activations (eurollm_precision).
-//   exact: f32 activations (16 mantissa bits kept against bf16 weights): gradients match float32
-//          autograd to ~1e-5.
+//   exact: f32 activations (against bf16 weights: exact products on AMX tiles, three bf16 terms
+//          per activation; 16 significand bits kept on Zen 4): gradients match float32 autograd
+//          to ~1e-5.
 //   bf16:  the products through the model's matrices in bf16 (`vdpbf16ps` at full rate):
 //          activations and output gradients rounded to bf16, the frozen base as bf16 (f32/f16 ones
 //          copied once), full fine-tuning's matrices through a bf16 copy of the f32 master weights.
@@ -123,6 +124,7 @@ private:
     void backward(const int32_t *tokens, int64_t B, int64_t T);
 
     // Threaded helpers.
+    bool takes_tiles(const tensor_ref &w, int64_t n) const;
     void mm(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y);
     void gemm_dx(const float *dy, int64_t n, int64_t m, const tensor_ref &w, float *dx, bool accumulate);
     void gemm_dw(const float *dy, int64_t n, int64_t m, const float *x, int64_t k, float *dw);

@@ -354,6 +354,127 @@ TEST_P(QuantMatmul, Bf16TilesMatchRoundedReference) {
     }
 }
 
+// The EXACT precision's AMX products (three bf16 terms per activation, kernels_backward.h). The terms
+// must rebuild every activation bit for bit, so products with unit rows of W return the activations
+// unchanged (a split that dropped any of the 24 significand bits fails here), and random products
+// match a double-precision reference to float32 summation error. n, k and the column splits are off
+// the 16-row, 32-element and 256-column grids; activations span 120 binades and reach FLT_MAX.
+std::vector<float> wide_range(size_t n, uint32_t seed) {
+    std::mt19937 g(seed);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    std::uniform_int_distribution<int> e(-60, 60);
+    std::vector<float> v(n);
+    for (auto &x : v) x = std::ldexp(d(g), e(g));
+    v[0] = 3.4028235e38f;
+    v[n / 2] = -3.4028235e38f;
+    v[1] = 0.0f;
+    return v;
+}
+
+std::vector<uint8_t> exact_prep(const std::vector<float> &a, int64_t n, int64_t width) {
+    std::vector<uint8_t> prep(exact_tiles_prep_bytes(n, width), 0xEE);  // garbage where the padding goes
+    exact_tiles_prepare(a.data(), width, n, width, 0, n / 3, prep.data());
+    exact_tiles_prepare(a.data(), width, n, width, n / 3, n, prep.data());
+    return prep;
+}
+
+TEST(ExactTiles, UnitWeightsReturnActivationsBitForBit) {
+    if (!exact_tiles_supported()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
+    const int64_t n = 37, k = 100;
+    const auto x = wide_range(size_t(n * k), 41);
+    std::vector<uint16_t> w(size_t(k * k), 0);  // row j = unit vector at perm(j)
+    const auto perm = [&](int64_t j) { return (j * 37 + 11) % k; };
+    for (int64_t j = 0; j < k; ++j) w[size_t(j * k + perm(j))] = eurollm::kmath::f32_to_bf16(1.0f);
+    const auto prep = exact_prep(x, n, k);
+    std::vector<float> y(size_t(n * k), NAN);
+    exact_tiles_matmul(prep.data(), n, k, w.data(), nullptr, 0, 45, y.data(), k);
+    exact_tiles_matmul(prep.data(), n, k, w.data(), nullptr, 45, k, y.data(), k);
+    // dx = dy W: column perm(j) of dx is column j of dy.
+    std::vector<float> dx(size_t(n * k), NAN);
+    exact_tiles_gemm_dx(prep.data(), n, k, w.data(), k, 0, 70, dx.data(), k, false);
+    exact_tiles_gemm_dx(prep.data(), n, k, w.data(), k, 70, k, dx.data(), k, false);
+    int wrong = 0;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+            wrong += y[size_t(i * k + j)] != x[size_t(i * k + perm(j))];
+            wrong += dx[size_t(i * k + perm(j))] != x[size_t(i * k + j)];
+        }
+    EXPECT_EQ(wrong, 0);
+}
+
+TEST(ExactTiles, MatchDoubleReference) {
+    if (!exact_tiles_supported()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
+    const shape shapes[] = {{8, 48, 64}, {37, 300, 96}, {17, 530, 1000}, {64, 256, 2048}};
+    for (const shape &s : shapes) {
+        auto x = randn(size_t(s.n * s.k), 42);
+        for (size_t e = 0; e < x.size(); ++e) x[e] = std::ldexp(x[e], int(e % 13) - 6);
+        const auto wf = randn(size_t(s.m * s.k), 43, 0.05f);
+        std::vector<uint16_t> w(wf.size());
+        for (size_t e = 0; e < wf.size(); ++e) w[e] = eurollm::kmath::f32_to_bf16(wf[e]);
+        const auto wv = [&](int64_t j, int64_t c) { return double(eurollm::kmath::bf16_to_f32(w[size_t(j * s.k + c)])); };
+        std::vector<float> bias = randn(size_t(s.m), 44);
+        const auto prep = exact_prep(x, s.n, s.k);
+        std::vector<float> y(size_t(s.n * s.m), NAN);
+        const int64_t cut = std::min<int64_t>(s.m, 300);
+        exact_tiles_matmul(prep.data(), s.n, s.k, w.data(), bias.data(), 0, cut, y.data(), s.m);
+        exact_tiles_matmul(prep.data(), s.n, s.k, w.data(), bias.data(), cut, s.m, y.data(), s.m);
+        double worst = 0;
+        for (int64_t i = 0; i < s.n; ++i)
+            for (int64_t j = 0; j < s.m; ++j) {
+                double acc = bias[size_t(j)], mag = std::fabs(bias[size_t(j)]);
+                for (int64_t c = 0; c < s.k; ++c) {
+                    acc += double(x[size_t(i * s.k + c)]) * wv(j, c);
+                    mag += std::fabs(double(x[size_t(i * s.k + c)]) * wv(j, c));
+                }
+                worst = std::max(worst, std::fabs(y[size_t(i * s.m + j)] - acc) / mag);
+            }
+        // float32 sums: ~1e-7 of the magnitude; activations rounded to bf16 would give ~1e-3.
+        EXPECT_LT(worst, 1e-6) << "forward n=" << s.n << " m=" << s.m << " k=" << s.k;
+
+        // dx (+)= dy W with dy [n, m]: the backward product, accumulating onto dx's contents.
+        const auto dy = randn(size_t(s.n * s.m), 45);
+        const auto dprep = exact_prep(dy, s.n, s.m);
+        std::vector<float> dx = randn(size_t(s.n * s.k), 46);
+        const std::vector<float> dx0 = dx;
+        const int64_t cc = std::min<int64_t>(s.k, 40);
+        exact_tiles_gemm_dx(dprep.data(), s.n, s.m, w.data(), s.k, 0, cc, dx.data(), s.k, true);
+        exact_tiles_gemm_dx(dprep.data(), s.n, s.m, w.data(), s.k, cc, s.k, dx.data(), s.k, true);
+        worst = 0;
+        for (int64_t i = 0; i < s.n; ++i)
+            for (int64_t c = 0; c < s.k; ++c) {
+                double acc = dx0[size_t(i * s.k + c)], mag = std::fabs(acc);
+                for (int64_t j = 0; j < s.m; ++j) {
+                    acc += double(dy[size_t(i * s.m + j)]) * wv(j, c);
+                    mag += std::fabs(double(dy[size_t(i * s.m + j)]) * wv(j, c));
+                }
+                worst = std::max(worst, std::fabs(dx[size_t(i * s.k + c)] - acc) / mag);
+            }
+        EXPECT_LT(worst, 1e-6) << "backward n=" << s.n << " m=" << s.m << " k=" << s.k;
+    }
+}
+
+// Infinities and NaNs in the activations give what float32 FMAs give: an infinity meets positive
+// weights as an infinity of its sign, a NaN makes its row NaN; the other rows are untouched.
+TEST(ExactTiles, NonFiniteActivations) {
+    if (!exact_tiles_supported()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
+    const int64_t n = 9, k = 64, m = 32;
+    auto x = randn(size_t(n * k), 47);
+    x[3] = INFINITY;                                      // row 0
+    x[size_t(k + 5)] = -INFINITY;                         // row 1
+    uint32_t nan_bits = 0x7f800001u;                      // a signalling NaN whose payload is in the low bits
+    std::memcpy(&x[size_t(2 * k + 7)], &nan_bits, 4);     // row 2
+    std::vector<uint16_t> w(size_t(m * k), eurollm::kmath::f32_to_bf16(0.25f));
+    const auto prep = exact_prep(x, n, k);
+    std::vector<float> y(size_t(n * m), 0.0f);
+    exact_tiles_matmul(prep.data(), n, k, w.data(), nullptr, 0, m, y.data(), m);
+    for (int64_t j = 0; j < m; ++j) {
+        EXPECT_EQ(y[size_t(j)], INFINITY);
+        EXPECT_EQ(y[size_t(m + j)], -INFINITY);
+        EXPECT_TRUE(std::isnan(y[size_t(2 * m + j)]));
+        for (int64_t i = 3; i < n; ++i) EXPECT_TRUE(std::isfinite(y[size_t(i * m + j)]));
+    }
+}
+
 // attention_heads against a double-precision softmax(q k^T * scale) v over a shuffled cell list, for
 // head sizes on the vector path (multiples of 16) and off it, for groups of 1 to 5 heads sharing the
 // kv head (pairs and a lone head on the vector path), and for an f32 and an f16 cache (the reference

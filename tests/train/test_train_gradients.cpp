@@ -13,7 +13,7 @@ namespace {
 std::vector<std::string> golden_cases() {
     return {"full_mha_tied",           "full_mha_tied_masked",       "full_mqa_bias_masked",
             "full_llama3rope_gqa",     "full_mistral_swa_masked",    "lora_mha_tied",
-            "lora_llama3rope_all_masked", "lora_mqa_bias_all_masked"};
+            "lora_llama3rope_all_masked", "lora_mqa_bias_all_masked", "lora_mistral_swa_bf16_masked"};
 }
 
 struct golden_case {

@@ -36,7 +36,8 @@ void PrintTo(const grad_case &c, std::ostream *os) { *os << c.name; }
 std::vector<grad_case> cases() {
     std::vector<grad_case> out;
     for (const char *name : {"full_mha_tied", "full_mqa_bias_masked", "full_llama3rope_gqa", "full_mistral_swa_masked",
-                             "lora_mha_tied", "lora_llama3rope_all_masked", "lora_mqa_bias_all_masked"}) {
+                             "lora_mha_tied", "lora_llama3rope_all_masked", "lora_mqa_bias_all_masked",
+                             "lora_mistral_swa_bf16_masked"}) {
         const auto meta = ttest::read_json(ttest::golden_dir() + "/" + name + ".json");
         grad_case c;
         c.name = name;

@@ -5,6 +5,7 @@ Runs in the reference virtual environment, never in CI:
 
     ~/.venvs/eurollm-ref/bin/python tests/data/train/make_train_goldens.py          # write
     ~/.venvs/eurollm-ref/bin/python tests/data/train/make_train_goldens.py --check  # re-check
+    (--only CASE, repeatable, writes or checks just those cases)
 
 For every case in CASES it builds the tiny model with tests/data/make_tiny_models.py (pure
 Python, deterministic), loads it in transformers (float32, eager attention), runs one forward on
@@ -54,6 +55,9 @@ CASES = [
     ("lora_mha_tied", "tiny_llama_mha_tied_f32", "lora", "none", ["q_proj", "v_proj"]),
     ("lora_llama3rope_all_masked", "tiny_llama3rope_sharded_f32", "lora", "prompt", ALL_TARGETS),
     ("lora_mqa_bias_all_masked", "tiny_llama_mqa_bias_headdim_f32", "lora", "random", ALL_TARGETS),
+    # A bf16 frozen base: libeurollm's EXACT products through bf16 weights (AMX tiles on CPUs that
+    # have them) against float32 PyTorch on the same, exactly upcast, weights.
+    ("lora_mistral_swa_bf16_masked", "tiny_mistral_swa_bf16", "lora", "prompt", ALL_TARGETS),
 ]
 LORA_R, LORA_ALPHA = 4, 8.0
 
@@ -115,6 +119,7 @@ def main():
     ap.add_argument("--out", default=GOLDEN)
     ap.add_argument("--peft-export", help="a libeurollm-exported adapter dir to load in PEFT")
     ap.add_argument("--peft-export-model", default="tiny_llama3rope_sharded_f32")
+    ap.add_argument("--only", action="append", help="a case name (repeatable): write or check just these")
     args = ap.parse_args()
     torch.use_deterministic_algorithms(True)
     os.makedirs(args.out, exist_ok=True)
@@ -128,6 +133,8 @@ def main():
             return
         bad = 0
         for case in CASES:
+            if args.only and case[0] not in args.only:
+                continue
             work = os.path.join(tmp, "check") if args.check else args.out
             os.makedirs(work, exist_ok=True)
             meta, grads = run_case(*case, models_dir, work)

@@ -81,8 +81,9 @@ pub struct eurollm_trainer_params {
  products through the model's matrices take bf16 operands: activations and output gradients
  are rounded to bf16, the frozen base is read as bf16 (an f32/f16 base is converted once, at
  creation; a quantized one is unchanged) and full fine-tuning reads a bf16 copy of its
- float32 master weights. Several times faster on CPUs with AMX (Sapphire Rapids and later),
- about twice as fast with AVX512-BF16 alone, the same elsewhere. Master weights, LoRA
+ float32 master weights. About 1.7x EXACT on CPUs with AMX (Sapphire Rapids and later, where
+ EXACT's products through a bf16 base also use the tiles, with exact products), about twice
+ as fast with AVX512-BF16 alone, the same elsewhere. Master weights, LoRA
  adapters (their small products stay float32), gradients and AdamW moments stay float32.
  Not recorded in checkpoints: pass it again when resuming.*/
     pub precision: eurollm_precision,

@@ -19,7 +19,7 @@ pub const MAX_SEQUENCES: usize = sys::EUROLLM_MAX_SEQUENCES as usize;
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Precision {
-    /// 16 mantissa bits of every activation kept (float32 results to ~1e-5).
+    /// Float32 activations (float32 results, as `transformers` in float32).
     #[default]
     Exact,
     /// Activations rounded to bf16, as PyTorch's autocast and llama.cpp do: faster on CPUs with
