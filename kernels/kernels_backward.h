@@ -67,6 +67,19 @@ void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *
 void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw, int64_t c0, int64_t c1,
                          float *dx, int64_t ldx, bool accumulate);
 
+// The BF16 precision's prompt attention on AMX tiles, for `rows` query rows of `group` heads that
+// share one kv head, whose visible cells are prefixes of one list: row r sees cells[0, len[r]) (len
+// non-decreasing; cells holds at least len[rows - 1]). S = bf16(Q) bf16(K)ᵀ, P = softmax(S * scale)
+// in f32, O = bf16(P) bf16(V), through bf16_matmul / gemm_dx_bf16. q: head g of row r at
+// q + r * q_stride + g * head_dim, out likewise; k_cache / v_cache as attention_heads (kernels.h).
+// scratch: attention_block_bf16_scratch_bytes(rows, group, len[rows - 1], head_dim) bytes,
+// 64-byte aligned. Only where attention_tiles_supported() (AMX-BF16); elsewhere attention_heads.
+bool attention_tiles_supported();
+size_t attention_block_bf16_scratch_bytes(int64_t rows, int64_t group, int64_t cells, int64_t head_dim);
+void attention_block_bf16(const float *q, int64_t q_stride, int64_t rows, int64_t group, const void *k_cache,
+                          const void *v_cache, wtype kv_type, int64_t head_dim, const int32_t *cells,
+                          const int64_t *len, float scale, float *out, void *scratch);
+
 // ---- rms norm ----
 
 // out[i, :] = x[i, :] * rstd[i] * w, rstd[i] = 1 / sqrt(mean(x[i, :]^2) + eps), rows [i0, i1).

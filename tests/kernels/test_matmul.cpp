@@ -475,6 +475,83 @@ TEST(ExactTiles, NonFiniteActivations) {
     }
 }
 
+// attention_block_bf16 (BF16 precision prompts on AMX) against a double-precision attention over
+// the same bf16-rounded q, k, v and p (tight), and over the unrounded values (bf16 rounding): rows
+// see nested prefixes of a shuffled cell list, growing by 1 or more cells or repeating a length;
+// 1 to 3 query heads per kv head, head sizes on and off the 32-element grid, f32 and f16 caches.
+TEST(Attention, TileBlockMatchesDoubleReference) {
+    if (!attention_tiles_supported()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
+    const auto bf = [](double v) { return double(eurollm::kmath::bf16_to_f32(eurollm::kmath::f32_to_bf16(float(v)))); };
+    for (wtype kv_type : {wtype::f32, wtype::f16})
+        for (int64_t head_dim : {40, 64, 128})
+            for (int64_t group : {1, 2, 3}) {
+                const int64_t rows = 19, n_cells = 90, n_head = group + 1;  // one more head: q rows are strided
+                std::vector<int64_t> len(static_cast<size_t>(rows));
+                for (int64_t r = 0; r < rows; ++r) len[size_t(r)] = 20 + r * 3 - (r == 5 ? 3 : 0) - (r > 5 ? 3 : 0);
+                std::vector<int32_t> cells(static_cast<size_t>(n_cells));
+                for (int64_t t = 0; t < n_cells; ++t) cells[size_t(t)] = int32_t((t * 37 + 5) % n_cells);
+                auto k = randn(size_t(n_cells * head_dim), 61), v = randn(size_t(n_cells * head_dim), 62);
+                std::vector<uint8_t> kc(size_t(n_cells * wtype_row_bytes(kv_type, head_dim))), vc(kc.size());
+                quantize_row(k.data(), kv_type, n_cells * head_dim, kc.data());
+                quantize_row(v.data(), kv_type, n_cells * head_dim, vc.data());
+                dequantize_row(kc.data(), kv_type, n_cells * head_dim, k.data());
+                dequantize_row(vc.data(), kv_type, n_cells * head_dim, v.data());
+                const int64_t q_stride = n_head * head_dim;
+                const auto q = randn(size_t(rows * q_stride), 63, 0.5f);
+                const float scale = 1.0f / std::sqrt(float(head_dim));
+                std::vector<uint8_t> scratch(attention_block_bf16_scratch_bytes(rows, group, len.back(), head_dim) + 64);
+                void *base = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+                std::vector<float> out(q.size(), -7.0f);
+                attention_block_bf16(q.data(), q_stride, rows, group, kc.data(), vc.data(), kv_type, head_dim,
+                                     cells.data(), len.data(), scale, out.data(), base);
+                double worst_rounded = 0, worst_exact = 0, mag = 0;
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t g = 0; g < group; ++g) {
+                        const float *qr = q.data() + r * q_stride + g * head_dim;
+                        const int64_t L = len[size_t(r)];
+                        std::vector<double> sr(static_cast<size_t>(L)), se(static_cast<size_t>(L));
+                        double mr = -1e300, me = -1e300;
+                        for (int64_t t = 0; t < L; ++t) {
+                            const float *kr = k.data() + cells[size_t(t)] * head_dim;
+                            double a = 0, b = 0;
+                            for (int64_t d = 0; d < head_dim; ++d) {
+                                a += bf(qr[d]) * bf(kr[d]);
+                                b += double(qr[d]) * kr[d];
+                            }
+                            sr[size_t(t)] = a * scale;
+                            se[size_t(t)] = b * scale;
+                            mr = std::max(mr, sr[size_t(t)]);
+                            me = std::max(me, se[size_t(t)]);
+                        }
+                        double zr = 0, ze = 0;
+                        for (int64_t t = 0; t < L; ++t) {
+                            zr += std::exp(sr[size_t(t)] - mr);
+                            ze += std::exp(se[size_t(t)] - me);
+                        }
+                        for (int64_t d = 0; d < head_dim; ++d) {
+                            double orr = 0, oe = 0;
+                            for (int64_t t = 0; t < L; ++t) {
+                                const double vv = v[size_t(cells[size_t(t)] * head_dim + d)];
+                                orr += bf(std::exp(sr[size_t(t)] - mr) / zr) * bf(vv);
+                                oe += std::exp(se[size_t(t)] - me) / ze * vv;
+                            }
+                            const double got = out[size_t(r * q_stride + g * head_dim + d)];
+                            worst_rounded = std::max(worst_rounded, std::fabs(got - orr));
+                            worst_exact = std::max(worst_exact, std::fabs(got - oe));
+                            mag = std::max(mag, std::fabs(oe));
+                        }
+                    }
+                const std::string where = "kv " + std::to_string(int(kv_type)) + " head_dim " +
+                                          std::to_string(head_dim) + " group " + std::to_string(group);
+                EXPECT_LT(worst_rounded / mag, 3e-3) << where;
+                EXPECT_LT(worst_exact / mag, 3e-2) << where;
+                // The head outside the group is not written.
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t d = group * head_dim; d < q_stride; ++d)
+                        ASSERT_EQ(out[size_t(r * q_stride + d)], -7.0f) << where;
+            }
+}
+
 // attention_heads against a double-precision softmax(q k^T * scale) v over a shuffled cell list, for
 // head sizes on the vector path (multiples of 16) and off it, for groups of 1 to 5 heads sharing the
 // kv head (pairs and a lone head on the vector path), and for an f32 and an f16 cache (the reference

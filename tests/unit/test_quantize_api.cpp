@@ -277,8 +277,10 @@ TEST_F(QuantizeApi, Bf16PrecisionStaysCloseToExact) {
 }
 
 // In BF16 precision, products of 8 rows or more run on the tile kernel (AMX where present) and
-// single rows on the vdpbf16ps GEMV: a prompt evaluated in one batch and the same prompt fed one
-// token at a time must agree to bf16 rounding of the activations.
+// single rows on the vdpbf16ps GEMV, and with AMX a prompt's attention also takes bf16 operands
+// (q, k, p, v) while a single row's stays f32: a prompt evaluated in one batch and the same prompt
+// fed one token at a time must agree to bf16 rounding (measured: 2.8e-3 with the matrices alone,
+// 7.9e-3 with the attention too; the BF16-vs-EXACT bound above is the same 1e-2).
 TEST_F(QuantizeApi, Bf16PrecisionBatchAgreesWithOneTokenAtATime) {
     eurollm_model *bf16 = load(eurollm_test::stories_dir(), EUROLLM_WEIGHT_BF16);
     ASSERT_NE(bf16, nullptr);
@@ -286,7 +288,7 @@ TEST_F(QuantizeApi, Bf16PrecisionBatchAgreesWithOneTokenAtATime) {
     const auto batched = all_logits(bf16, ids_, EUROLLM_PRECISION_BF16);
     const double err = max_rel(one_token_at_a_time(bf16, ids_, EUROLLM_PRECISION_BF16), batched);
     std::printf("[   info   ] stories260K as bf16, BF16 precision: batch vs one token at a time %.3e\n", err);
-    EXPECT_LT(err, 5e-3);
+    EXPECT_LT(err, 1e-2);
     eurollm_model_free(bf16);
 }
 
@@ -334,7 +336,7 @@ TEST(QuantizeApiTiny, Bf16PrecisionOnABf16Checkpoint) {
     for (int32_t i = 0; i < 48; ++i) ids.push_back(static_cast<int32_t>((i * 37 + 5) % n_vocab(m)));
     const double err = max_rel(all_logits(m, ids, EUROLLM_PRECISION_BF16), all_logits(m, ids, EUROLLM_PRECISION_EXACT));
     std::printf("[   info   ] tiny bf16 model: BF16 vs EXACT precision, worst relative logit error %.3e\n", err);
-    EXPECT_LT(err, 2e-2);  // random weights and 64-wide rows: about 1e-2 here, twice the trained model's
+    EXPECT_LT(err, 2e-2);  // random weights and 64-wide rows: 1.0-1.2e-2 here, about twice the trained model's
     eurollm_model_free(m);
 }
 

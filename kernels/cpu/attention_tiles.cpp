@@ -1,0 +1,160 @@
+// The BF16 precision's prompt attention on the tile products (kernels_backward.h,
+// attention_block_bf16): a block of query rows whose visible cells are prefixes of one list takes
+// two bf16 products per kv head instead of one dot product per (row, cell):
+//   S = bf16(Q) bf16(K)ᵀ     (bf16_matmul; K gathered from the cache in list order)
+//   P = softmax(S * scale) over each row's own prefix, in f32 (zeros past it)
+//   O = bf16(P) bf16(V)      (gemm_dx_bf16)
+// Row r of the block sees cells[0, len[r]); the block's products run to the longest prefix, and
+// the zeros of P past a row's own prefix add nothing to its sums.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/math.h"
+#include "cpu/isa.h"
+#include "cpu/simd.h"
+#include "kernels_backward.h"
+
+namespace eurollm::kernels {
+namespace {
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// The scratch, in this order (each part 64-byte aligned): the prepared operand (Q or P), S / P
+// [rows * group, cells] f32, Q / O [rows * group, head_dim] f32, K and V [cells, head_dim] bf16.
+struct block_scratch {
+    void *prep;
+    float *S, *QO;
+    uint16_t *kh, *vh;
+    block_scratch(void *base, int64_t n, int64_t cells, int64_t head_dim) {
+        auto *b = static_cast<uint8_t *>(base);
+        prep = b;
+        b += prep_bytes(n, cells, head_dim);
+        S = reinterpret_cast<float *>(b);
+        b += round_up(n * cells * 4, 64);
+        QO = reinterpret_cast<float *>(b);
+        b += round_up(n * head_dim * 4, 64);
+        kh = reinterpret_cast<uint16_t *>(b);
+        b += round_up(cells * head_dim * 2, 64);
+        vh = reinterpret_cast<uint16_t *>(b);
+    }
+    static int64_t prep_bytes(int64_t n, int64_t cells, int64_t head_dim) {
+        return round_up(static_cast<int64_t>(std::max(bf16_prep_bytes(n, head_dim), bf16_prep_bytes(n, cells))), 64);
+    }
+    static size_t bytes(int64_t n, int64_t cells, int64_t head_dim) {
+        return static_cast<size_t>(prep_bytes(n, cells, head_dim) + round_up(n * cells * 4, 64) +
+                                   round_up(n * head_dim * 4, 64) + 2 * round_up(cells * head_dim * 2, 64));
+    }
+};
+
+// dst[t, :] = bf16(cache row cells[t]) for t < count (rounded to nearest even).
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c"))) void gather_bf16_avx512(
+    const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t count, uint16_t *dst) {
+    for (int64_t t = 0; t < count; ++t) {
+        uint16_t *out = dst + t * head_dim;
+        for (int64_t d = 0; d < head_dim; d += 32) {
+            const __mmask16 lo = tail_mask16(head_dim - d), hi = tail_mask16(head_dim - d - 16);
+            __m512 a, b;
+            if (kv_type == wtype::f16) {
+                const uint16_t *row = static_cast<const uint16_t *>(cache) + cells[t] * head_dim + d;
+                a = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lo, row));
+                b = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(hi, row + 16));
+            } else {
+                const float *row = static_cast<const float *>(cache) + cells[t] * head_dim + d;
+                a = _mm512_maskz_loadu_ps(lo, row);
+                b = _mm512_maskz_loadu_ps(hi, row + 16);
+            }
+            const __mmask32 m = static_cast<__mmask32>(lo) | (static_cast<__mmask32>(hi) << 16);
+            _mm512_mask_storeu_epi16(out + d, m, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+        }
+    }
+}
+#endif
+
+void gather_bf16(const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t count,
+                 uint16_t *dst) {
+#if defined(__x86_64__)
+    if (cpu_features().avx512_bf16) return gather_bf16_avx512(cache, kv_type, head_dim, cells, count, dst);
+#endif
+    for (int64_t t = 0; t < count; ++t) {
+        uint16_t *out = dst + t * head_dim;
+        if (kv_type == wtype::f16) {
+            const uint16_t *row = static_cast<const uint16_t *>(cache) + cells[t] * head_dim;
+            for (int64_t d = 0; d < head_dim; ++d) out[d] = kmath::f32_to_bf16(kmath::f16_to_f32(row[d]));
+        } else {
+            const float *row = static_cast<const float *>(cache) + cells[t] * head_dim;
+            for (int64_t d = 0; d < head_dim; ++d) out[d] = kmath::f32_to_bf16(row[d]);
+        }
+    }
+}
+
+// row[0, len) = softmax(row[0, len) * scale), row[len, cells) = 0.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void softmax_prefix_avx512(float *row, int64_t len, int64_t cells, float scale) {
+    const __m512 sv = _mm512_set1_ps(scale);
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (int64_t t = 0; t < len; t += 16) {
+        const __mmask16 k = tail_mask16(len - t);
+        const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + t), sv);
+        _mm512_mask_storeu_ps(row + t, k, x);
+        mv = _mm512_mask_max_ps(mv, k, mv, x);
+    }
+    const double sum = exp_sum16(row, row, len, _mm512_reduce_max_ps(mv));
+    const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+    for (int64_t t = 0; t < len; t += 16) {
+        const __mmask16 k = tail_mask16(len - t);
+        _mm512_mask_storeu_ps(row + t, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + t), inv));
+    }
+    std::fill(row + len, row + cells, 0.0f);
+}
+#endif
+
+void softmax_prefix(float *row, int64_t len, int64_t cells, float scale) {
+#if defined(__x86_64__)
+    if (cpu_isa() == isa::avx512) return softmax_prefix_avx512(row, len, cells, scale);
+#endif
+    float mx = -INFINITY;
+    for (int64_t t = 0; t < len; ++t) {
+        row[t] *= scale;
+        mx = std::max(mx, row[t]);
+    }
+    double sum = 0.0;
+    for (int64_t t = 0; t < len; ++t) {
+        row[t] = std::exp(row[t] - mx);
+        sum += row[t];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t t = 0; t < len; ++t) row[t] *= inv;
+    std::fill(row + len, row + cells, 0.0f);
+}
+
+}  // namespace
+
+bool attention_tiles_supported() { return exact_tiles_supported(); }
+
+size_t attention_block_bf16_scratch_bytes(int64_t rows, int64_t group, int64_t cells, int64_t head_dim) {
+    return block_scratch::bytes(rows * group, cells, head_dim);
+}
+
+void attention_block_bf16(const float *q, int64_t q_stride, int64_t rows, int64_t group, const void *k_cache,
+                          const void *v_cache, wtype kv_type, int64_t head_dim, const int32_t *cells,
+                          const int64_t *len, float scale, float *out, void *scratch) {
+    if (rows <= 0 || group <= 0) return;
+    const int64_t n = rows * group, L = len[rows - 1];
+    block_scratch s(scratch, n, L, head_dim);
+    gather_bf16(k_cache, kv_type, head_dim, cells, L, s.kh);
+    gather_bf16(v_cache, kv_type, head_dim, cells, L, s.vh);
+    // Operand row p = r * group + g: query head g of row r.
+    for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(s.QO + r * group * head_dim, q + r * q_stride, static_cast<size_t>(group * head_dim) * 4);
+    bf16_prepare(s.QO, head_dim, n, head_dim, 0, n, s.prep);
+    bf16_matmul(s.prep, n, head_dim, s.kh, nullptr, 0, L, s.S, L);
+    for (int64_t p = 0; p < n; ++p) softmax_prefix(s.S + p * L, len[p / group], L, scale);
+    bf16_prepare(s.S, L, n, L, 0, n, s.prep);
+    gemm_dx_bf16(s.S, L, s.prep, n, L, s.vh, head_dim, 0, head_dim, s.QO, head_dim, false);
+    for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(out + r * q_stride, s.QO + r * group * head_dim, static_cast<size_t>(group * head_dim) * 4);
+}
+
+}  // namespace eurollm::kernels
