@@ -4,7 +4,9 @@
 //                          and, where the CPU has AMX, back-to-back tdpbf16ps on resident tiles
 //                          (16 x 16 x 32 multiply-adds each)
 //   kernels:               bf16 GEMV (n = 1), GEMM n = 8 (batched decode) and n = 512 (prefill),
-//                          activations split (exact) and rounded (act_precision::round), EuroLLM-1.7B shapes
+//                          activations split (exact) and rounded (act_precision::round), EuroLLM-1.7B shapes;
+//                          on AMX, n = 512 on the tiles rounded and exact (three bf16 terms per activation:
+//                          its fraction of the AMX peak counts the three tile products per multiply-add)
 // Build and run: bench/ceilings.sh [threads]. Prints one JSON object.
 #include <immintrin.h>
 
@@ -178,6 +180,21 @@ int main(int argc, char **argv) {
             }));
         tiles = 2.0 * 512 * m * k / median(v) / 1e9;
     }
+    // The exact product of 512 rows on the tiles (three bf16 terms per activation; AMX only).
+    double exact_tiles = 0;
+    if (exact_tiles_supported()) {
+        std::vector<uint8_t> prep(exact_tiles_prep_bytes(512, k) + 64);
+        void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+        exact_tiles_prepare(x.data(), k, 512, k, 0, 512, pp);
+        std::vector<double> v;
+        for (int r = 0; r < reps; ++r)
+            v.push_back(run_threads(T, [&](int i) {
+                const int64_t part = m / T / 256 * 256;
+                exact_tiles_matmul(pp, 512, k, w.data(), nullptr, part * i, i == T - 1 ? m : part * (i + 1), y.data(),
+                                   m);
+            }));
+        exact_tiles = 2.0 * 512 * m * k / median(v) / 1e9;
+    }
     const double amx_peak = amx.empty() ? 0.0 : median(amx);
     std::printf(
         "{\"threads\": %d, \"isa\": \"%s\", \"mem_read_gb_s\": %.2f, \"bf16_peak_gflops\": %.1f, "
@@ -185,8 +202,10 @@ int main(int argc, char **argv) {
         "\"gemm512_split_gflops\": %.1f, \"gemm512_split_fraction_of_peak\": %.3f, "
         "\"gemm512_round_gflops\": %.1f, \"gemm512_round_fraction_of_peak\": %.3f, "
         "\"gemm8_split_gflops\": %.1f, \"gemm8_round_gflops\": %.1f, \"amx_bf16_peak_gflops\": %.1f, "
-        "\"gemm512_tiles_gflops\": %.1f, \"gemm512_tiles_fraction_of_amx_peak\": %.3f}\n",
+        "\"gemm512_tiles_gflops\": %.1f, \"gemm512_tiles_fraction_of_amx_peak\": %.3f, "
+        "\"gemm512_exact_tiles_gflops\": %.1f, \"gemm512_exact_tiles_fraction_of_amx_peak\": %.3f}\n",
         T, cpu_isa_name(), median(bw), peak, gemv_gbs, gemv_gbs / median(bw), g512s, g512s / peak, g512r,
-        g512r / peak, g8s, g8r, amx_peak, tiles, amx_peak > 0 ? tiles / amx_peak : 0.0);
+        g512r / peak, g8s, g8r, amx_peak, tiles, amx_peak > 0 ? tiles / amx_peak : 0.0, exact_tiles,
+        amx_peak > 0 ? 3 * exact_tiles / amx_peak : 0.0);
     return sink == 12345.0f;
 }
