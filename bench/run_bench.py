@@ -31,6 +31,9 @@ PAIRS = [
     ("bf16 exact vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf", ["--precision", "exact"]),
     ("bf16 bf16 vs f16", "eurollm-1.7b-random", "eurollm-1.7b-random-f16.gguf", ["--precision", "bf16"]),
     ("bf16 bf16 vs bf16", "eurollm-1.7b-random", "eurollm-1.7b-random-bf16.gguf", ["--precision", "bf16"]),
+    # The same f16 GGUF file on both sides (f16 weights on AMX tiles: two bf16 terms per weight).
+    ("f16 exact", "eurollm-1.7b-random-f16.gguf", "eurollm-1.7b-random-f16.gguf", ["--precision", "exact"]),
+    ("f16 bf16", "eurollm-1.7b-random-f16.gguf", "eurollm-1.7b-random-f16.gguf", ["--precision", "bf16"]),
     ("q8_0", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", []),
     ("q4_0", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", []),
     ("q8_0 kv f16", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", ["--kv-type", "f16"]),

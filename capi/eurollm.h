@@ -176,7 +176,9 @@ EUROLLM_API eurollm_status eurollm_device_memory(eurollm_device_kind kind, int32
                                                  uint64_t *free_bytes);
 
 /**
- * How activations meet bf16 weights in matrix products (f32/f16 weights ignore it).
+ * How activations meet bf16 weights in matrix products (f32 weights ignore it; so do f16 weights,
+ * except in products of 8 rows or more on CPUs with AMX, where each f16 weight is split exactly into
+ * two bf16 terms and the activations are handled as for bf16 weights).
  * EXACT computes with the float32 activations (float32 results: what the reference tests against
  * transformers use); on CPUs with AMX, products of 8 rows or more split each activation into three
  * bf16 terms that sum to it exactly, so they run on the tiles with exact products, and on Zen 4

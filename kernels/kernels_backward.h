@@ -60,6 +60,12 @@ void bf16_matmul_packed(const void *prep, int64_t n, int64_t k, const void *pack
 // Same contracts as bf16_prepare / bf16_matmul / gemm_dx_bf16 (gemm_dx takes only the prepared
 // dy); only where exact_tiles_supported() (AMX-BF16), otherwise nothing is written.
 bool exact_tiles_supported();
+// f16 weights W [m, k] on the same tiles: each weight is split exactly into two bf16 terms, so
+// with `terms` = 3 (prep from exact_tiles_prepare) every product is exact (EXACT precision), with
+// `terms` = 1 (prep from bf16_prepare, rounded activations) the weights still are (BF16 precision).
+// Only where exact_tiles_supported().
+void f16_tiles_matmul(const void *prep, int terms, int64_t n, int64_t k, const uint16_t *w, const float *bias,
+                      int64_t j0, int64_t j1, float *y, int64_t ldy);
 size_t exact_tiles_prep_bytes(int64_t n, int64_t width);
 void exact_tiles_prepare(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1, void *prep);
 void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0,

@@ -153,22 +153,73 @@ EUROLLM_AVX512BF16 void pack_forward(const uint16_t *w, int64_t K, int64_t k0, i
             }
 }
 
+// pack_forward's layout for f16 weights, as two panels (hi, then lo pstride words later): each
+// weight, exact in f32, is split into bf16 terms w = hi + lo exactly (hi keeps the top 8 of its 11
+// significand bits, lo the other 3; infinities and NaNs go whole into hi). Elements past K are zeros.
+EUROLLM_AVX512BF16 void pack_forward_f16(const uint16_t *w, int64_t K, int64_t k0, int64_t steps, int64_t j0,
+                                         int64_t nc, uint32_t *panel, int64_t pstride) {
+    alignas(64) static constexpr uint16_t upper[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
+                                                       23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
+                                                       45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+    const __m512i idx = _mm512_load_si512(upper), top = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    const __m512i exp = _mm512_set1_epi32(0x7f800000);
+    const int64_t groups = (nc + 31) / 32;
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t s = 0; s < steps; ++s)
+            for (int t = 0; t < 2; ++t) {
+                const int64_t col = g * 32 + t * 16, e0 = k0 + s * 32;
+                const int64_t rows = std::min<int64_t>(16, nc - col);
+                const __mmask32 elems = e0 + 32 <= K ? ~__mmask32(0)
+                                        : e0 < K     ? static_cast<__mmask32>((1ull << (K - e0)) - 1)
+                                                     : __mmask32(0);
+                __m512i hi[16], lo[16];
+                for (int j = 0; j < 16; ++j) {
+                    if (j >= rows) {
+                        hi[j] = lo[j] = _mm512_setzero_si512();
+                        continue;
+                    }
+                    const __m512i h = _mm512_maskz_loadu_epi16(elems, w + (j0 + col + j) * K + e0);
+                    __m512 x[2] = {_mm512_cvtph_ps(_mm512_castsi512_si256(h)),
+                                   _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1))};
+                    __m512i xh[2], xl[2];
+                    for (int v = 0; v < 2; ++v) {
+                        const __m512i bits = _mm512_castps_si512(x[v]);
+                        const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, exp), exp);
+                        // cvtph gives quiet NaNs, so truncating a NaN's payload keeps it a NaN.
+                        xh[v] = _mm512_and_si512(bits, top);
+                        xl[v] = _mm512_castps_si512(_mm512_maskz_sub_ps(finite, x[v], _mm512_castsi512_ps(xh[v])));
+                    }
+                    hi[j] = _mm512_permutex2var_epi16(xh[0], idx, xh[1]);
+                    lo[j] = _mm512_permutex2var_epi16(xl[0], idx, xl[1]);
+                }
+                transpose16(hi);
+                transpose16(lo);
+                uint32_t *tile = panel + ((g * steps + s) * 2 + t) * 256;
+                for (int i = 0; i < 16; ++i) {
+                    _mm512_store_si512(tile + i * 16, hi[i]);
+                    _mm512_store_si512(tile + pstride + i * 16, lo[i]);
+                }
+            }
+}
+
 // C[rows of the padded n, panel columns] over one packed panel: tiles 0-3 accumulate 32 x 32
 // (16 x 32 for the last rows when n16 is not a multiple of 32), 4-5 hold A, 6-7 hold B. For each
 // block of 32 rows, the panel's column groups pass over the block's A rows (64 KiB per term, from
-// L1/L2) and each 32 x 32 of C stays in the tiles for the whole panel depth. T is the number of bf16
-// terms per activation (1: rounded; 3: the exact split): each step's B tiles, loaded once, meet
-// the T terms' A tiles, which lie side by side. (Slicing the depth in two so that A fits in L1 was
-// measured slower: 1.7B shapes, n = 512, one thread, 805-830 against 850-935 GFLOP/s; the extra C
-// loads and stores cost more than the L1 misses.)
-template <int T>
+// L1/L2) and each 32 x 32 of C stays in the tiles for the whole panel depth. TA is the number of
+// bf16 terms per activation (1: rounded; 3: the exact split), lying side by side; TB the number of
+// weight terms (1: bf16 weights; 2: f16 weights split exactly), one packed panel each, `pstride`
+// words apart. Every term of A meets every term of B; B tiles, loaded once a step, serve the TA
+// terms. (Slicing the depth in two so that A fits in L1 was measured slower: 1.7B shapes, n = 512,
+// one thread, 805-830 against 850-935 GFLOP/s; the extra C loads and stores cost more than the L1
+// misses.)
+template <int TA, int TB>
 EUROLLM_AMX void amx_panel(const uint16_t *a, int64_t lda, int64_t n16, int64_t k0, int64_t steps, int64_t groups,
-                           const uint32_t *panel, float *C, bool zero) {
+                           const uint32_t *panel, int64_t pstride, float *C, bool zero) {
     const int64_t ldc = kPanelCols * 4;  // bytes
     const int64_t block = 16 * lda;      // elements of one 16-row block of A (tile order)
     for (int64_t r0 = 0; r0 < n16; r0 += 32) {
         const bool two = r0 + 16 < n16;
-        const uint16_t *ar = a + (r0 / 16) * block + k0 * 16 * T;
+        const uint16_t *ar = a + (r0 / 16) * block + k0 * 16 * TA;
         for (int64_t g = 0; g < groups; ++g) {
             const uint32_t *bp = panel + g * steps * 512;
             float *c = C + r0 * kPanelCols + g * 32;
@@ -186,28 +237,30 @@ EUROLLM_AMX void amx_panel(const uint16_t *a, int64_t lda, int64_t n16, int64_t 
                 }
             }
             if (two) {
-                for (int64_t s = 0; s < steps; ++s) {
-                    _tile_loadd(6, bp + s * 512, 64);
-                    _tile_loadd(7, bp + s * 512 + 256, 64);
-                    for (int t = 0; t < T; ++t) {
-                        _tile_loadd(4, ar + (s * T + t) * 512, 64);
-                        _tile_loadd(5, ar + block + (s * T + t) * 512, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_dpbf16ps(1, 4, 7);
-                        _tile_dpbf16ps(2, 5, 6);
-                        _tile_dpbf16ps(3, 5, 7);
+                for (int64_t s = 0; s < steps; ++s)
+                    for (int u = 0; u < TB; ++u) {
+                        _tile_loadd(6, bp + u * pstride + s * 512, 64);
+                        _tile_loadd(7, bp + u * pstride + s * 512 + 256, 64);
+                        for (int t = 0; t < TA; ++t) {
+                            _tile_loadd(4, ar + (s * TA + t) * 512, 64);
+                            _tile_loadd(5, ar + block + (s * TA + t) * 512, 64);
+                            _tile_dpbf16ps(0, 4, 6);
+                            _tile_dpbf16ps(1, 4, 7);
+                            _tile_dpbf16ps(2, 5, 6);
+                            _tile_dpbf16ps(3, 5, 7);
+                        }
                     }
-                }
             } else {
-                for (int64_t s = 0; s < steps; ++s) {
-                    _tile_loadd(6, bp + s * 512, 64);
-                    _tile_loadd(7, bp + s * 512 + 256, 64);
-                    for (int t = 0; t < T; ++t) {
-                        _tile_loadd(4, ar + (s * T + t) * 512, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_dpbf16ps(1, 4, 7);
+                for (int64_t s = 0; s < steps; ++s)
+                    for (int u = 0; u < TB; ++u) {
+                        _tile_loadd(6, bp + u * pstride + s * 512, 64);
+                        _tile_loadd(7, bp + u * pstride + s * 512 + 256, 64);
+                        for (int t = 0; t < TA; ++t) {
+                            _tile_loadd(4, ar + (s * TA + t) * 512, 64);
+                            _tile_dpbf16ps(0, 4, 6);
+                            _tile_dpbf16ps(1, 4, 7);
+                        }
                     }
-                }
             }
             _tile_stored(0, c, ldc);
             _tile_stored(1, c + 16, ldc);
@@ -251,16 +304,18 @@ EUROLLM_AVX512BF16 void pack_quant(const uint8_t *packed, bool q4, int64_t kb, i
             }
 }
 
-// out[:, c0:c1] (+)= A · B for A in tile order (T terms per element) and B given by pack(k0, steps,
-// first column, columns, panel). Panels start at c0 rounded down to a multiple of `align` (the
-// packer's column grouping). False (nothing written) when the scratch buffers cannot be allocated:
-// the caller falls back.
-template <int T = 1, class Pack>
+// out[:, c0:c1] (+)= A · B for A in tile order (TA terms per element) and B given by pack(k0, steps,
+// first column, columns, panel) (TB terms: the packer fills TB panels, kPanelCols * kPanelK / 2
+// words apart). Panels start at c0 rounded down to a multiple of `align` (the packer's column
+// grouping). False (nothing written) when the scratch buffers cannot be allocated: the caller
+// falls back.
+template <int TA = 1, int TB = 1, class Pack>
 EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack &pack, int64_t align,
                              const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
     thread_local detail::aligned_buffer panel_buf, c_buf;
     const int64_t n16 = round_up(n, 16), kp = round_up(K, 32);
-    auto *panel = static_cast<uint32_t *>(panel_buf.get(static_cast<size_t>(kPanelCols * kPanelK * 2)));
+    constexpr int64_t pstride = kPanelCols * kPanelK / 2;  // words of one packed panel
+    auto *panel = static_cast<uint32_t *>(panel_buf.get(static_cast<size_t>(pstride * 4 * TB)));
     auto *C = static_cast<float *>(c_buf.get(static_cast<size_t>(n16 * kPanelCols) * sizeof(float)));
     if (!panel || !C) return false;
     tile_config cfg;
@@ -279,7 +334,7 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack
         for (int64_t k0 = 0; k0 < kp; k0 += kPanelK) {
             const int64_t steps = (std::min(kp, k0 + kPanelK) - k0) / 32;
             pack(k0, steps, c, nc, panel);
-            amx_panel<T>(a, T * kp, n16, k0, steps, groups, panel, C, k0 == 0);
+            amx_panel<TA, TB>(a, TA * kp, n16, k0, steps, groups, panel, pstride, C, k0 == 0);
         }
         const int64_t skip = std::max<int64_t>(0, c0 - c);
         write_out(C + skip, n, nc - skip, bias, c + skip, out, ldo, accumulate);
@@ -566,6 +621,35 @@ void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t 
         scalar_from_tiles(false, 3, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
 #else
     (void)prep, (void)m, (void)w, (void)ldw, (void)dx, (void)ldx, (void)accumulate;
+#endif
+}
+
+void f16_tiles_matmul(const void *prep, int terms, int64_t n, int64_t k, const uint16_t *w, const float *bias,
+                      int64_t j0, int64_t j1, float *y, int64_t ldy) {
+    if (n <= 0 || j0 >= j1 || !exact_tiles_supported() || (terms != 1 && terms != 3)) return;
+#if defined(__x86_64__)
+    const auto *a = static_cast<const uint16_t *>(prep);
+    const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
+        pack_forward_f16(w, k, k0, steps, c, nc, panel, kPanelCols * kPanelK / 2);
+    };
+    const bool done = terms == 3 ? amx_product<3, 2>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false)
+                                 : amx_product<1, 2>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false);
+    if (done) return;
+    // No scratch for a panel: plain loops over the same values (slow, but never wrong).
+    const int64_t kp = round_up(k, 32);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = j0; j < j1; ++j) {
+            float acc = bias ? bias[j] : 0.0f;
+            for (int64_t q = 0; q < k; ++q) {
+                const uint16_t *e = a + (i / 16) * 16 * terms * kp + terms * (q / 32) * 512 + (i % 16) * 32 + q % 32;
+                float x = 0.0f;
+                for (int t = terms - 1; t >= 0; --t) x += kmath::bf16_to_f32(e[t * 512]);
+                acc += x * kmath::f16_to_f32(w[j * k + q]);
+            }
+            y[i * ldy + j] = acc;
+        }
+#else
+    (void)prep, (void)k, (void)w, (void)bias, (void)y, (void)ldy;
 #endif
 }
 

@@ -48,6 +48,8 @@ public:
     // exact as the f32 FMAs', only the sums' order differs (1.7B shapes, 2 threads, GFLOP/s tiles /
     // f32 FMAs: 4 rows 73-90 / 91-114, 8 rows 113-153 / 68-118, 512 rows 715-990 / 117-119). Either
     // way a row's last bits may differ between products of fewer and more than kTileRows rows.
+    // f16 weights (f16 GGUF files) take the same tiles where the CPU has AMX, each weight split
+    // exactly into two bf16 terms: exact products in EXACT precision, exact weights in BF16.
     static constexpr int64_t kTileRows = 8;
     // q8_0 / q4_0 weights take the same tiles in BF16 precision, dequantized per panel (see
     // kernels_backward.h), from this many rows: the conversion costs the same whatever the row
@@ -57,6 +59,7 @@ public:
     bool exact() const { return precision_ == kernels::act_precision::split; }
     bool takes_tiles(const tensor_ref &w, int64_t n) const {
         if (w.type == wtype::bf16) return n >= kTileRows && (!exact() || kernels::exact_tiles_supported());
+        if (w.type == wtype::f16) return n >= kTileRows && kernels::exact_tiles_supported();
         if (exact()) return false;
         return w.packed && n >= kQuantTileRows && kernels::bf16_packed_supported(w.type);
     }
@@ -72,7 +75,8 @@ public:
         const int64_t grain = std::max<int64_t>(256, (m / (pool_.size() * 2) + 255) / 256 * 256);
         const auto *wb = static_cast<const uint16_t *>(w.data);
         pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            if (exact()) kernels::exact_tiles_matmul(prep, n, k, wb, bias, j0, j1, y, m);
+            if (w.type == wtype::f16) kernels::f16_tiles_matmul(prep, exact() ? 3 : 1, n, k, wb, bias, j0, j1, y, m);
+            else if (exact()) kernels::exact_tiles_matmul(prep, n, k, wb, bias, j0, j1, y, m);
             else if (w.type == wtype::bf16) kernels::bf16_matmul(prep, n, k, wb, bias, j0, j1, y, m);
             else kernels::bf16_matmul_packed(prep, n, k, w.packed, w.type, m, bias, j0, j1, y, m);
         });

@@ -378,6 +378,14 @@ std::vector<uint8_t> exact_prep(const std::vector<float> &a, int64_t n, int64_t 
     return prep;
 }
 
+// Prepared activations for the tile products: three terms (EXACT) or rounded to bf16 (BF16).
+std::vector<uint8_t> tiles_prep(const std::vector<float> &a, int64_t n, int64_t width, int terms) {
+    if (terms == 3) return exact_prep(a, n, width);
+    std::vector<uint8_t> prep(bf16_prep_bytes(n, width), 0xEE);
+    bf16_prepare(a.data(), width, n, width, 0, n, prep.data());
+    return prep;
+}
+
 TEST(ExactTiles, UnitWeightsReturnActivationsBitForBit) {
     if (!exact_tiles_supported()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
     const int64_t n = 37, k = 100;
@@ -450,6 +458,66 @@ TEST(ExactTiles, MatchDoubleReference) {
                 worst = std::max(worst, std::fabs(dx[size_t(i * s.k + c)] - acc) / mag);
             }
         EXPECT_LT(worst, 1e-6) << "backward n=" << s.n << " m=" << s.m << " k=" << s.k;
+    }
+}
+
+// f16 weights on the tiles (f16_tiles_matmul): every weight must reach the product whole (its
+// two bf16 terms), so with activations of at most 13 significant bits, whose products with an f16
+// weight fit in float32, unit rows return x * w bit for bit in both modes (rounding an activation
+// to bf16 is exact for those with at most 8 bits, which the BF16 mode's check uses); random
+// products match a double-precision reference. k is odd (the last pair is half a pair), f16
+// subnormal weights included.
+TEST(ExactTiles, F16WeightsExact) {
+    if (!exact_tiles_supported()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
+    const int64_t n = 21, k = 97, m = 70;
+    std::mt19937 g(71);
+    std::uniform_int_distribution<int> mant13(4096, 8191), mant8(128, 255), ex(-20, 20), hbits(0, 0x7bff);
+    for (int terms : {3, 1}) {
+        std::vector<float> x(size_t(n * k));
+        for (auto &v : x) v = std::ldexp(float(terms == 3 ? mant13(g) : mant8(g)), ex(g)) * (g() % 2 ? 1.0f : -1.0f);
+        std::vector<uint16_t> w(size_t(m * k), 0);  // row j: one f16 weight at column (j * 13) % k
+        std::vector<float> wv(static_cast<size_t>(m));
+        for (int64_t j = 0; j < m; ++j) {
+            uint16_t h = static_cast<uint16_t>(hbits(g) | (g() % 2 ? 0x8000 : 0));
+            if (j == 3) h = 0x0003;  // a subnormal f16
+            w[size_t(j * k + (j * 13) % k)] = h;
+            wv[size_t(j)] = eurollm::kmath::f16_to_f32(h);
+        }
+        const auto prep = tiles_prep(x, n, k, terms);
+        std::vector<float> y(size_t(n * m), NAN);
+        f16_tiles_matmul(prep.data(), terms, n, k, w.data(), nullptr, 0, 33, y.data(), m);
+        f16_tiles_matmul(prep.data(), terms, n, k, w.data(), nullptr, 33, m, y.data(), m);
+        int wrong = 0;
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < m; ++j) wrong += y[size_t(i * m + j)] != x[size_t(i * k + (j * 13) % k)] * wv[size_t(j)];
+        EXPECT_EQ(wrong, 0) << "terms " << terms;
+    }
+    // Random products against float64, bias and a column split off the 256-column panels.
+    const int64_t n2 = 37, k2 = 301, m2 = 530;
+    auto x = randn(size_t(n2 * k2), 72);
+    std::vector<uint16_t> w(size_t(m2 * k2));
+    const auto wf = randn(w.size(), 73, 0.05f);
+    for (size_t e = 0; e < w.size(); ++e) w[e] = eurollm::kmath::f32_to_f16(wf[e]);
+    const auto bias = randn(size_t(m2), 74);
+    for (int terms : {3, 1}) {
+        const auto prep = tiles_prep(x, n2, k2, terms);
+        std::vector<float> y(size_t(n2 * m2), NAN);
+        f16_tiles_matmul(prep.data(), terms, n2, k2, w.data(), bias.data(), 0, 300, y.data(), m2);
+        f16_tiles_matmul(prep.data(), terms, n2, k2, w.data(), bias.data(), 300, m2, y.data(), m2);
+        double worst = 0;
+        for (int64_t i = 0; i < n2; ++i)
+            for (int64_t j = 0; j < m2; ++j) {
+                double acc = bias[size_t(j)], mag = std::fabs(bias[size_t(j)]);
+                for (int64_t c = 0; c < k2; ++c) {
+                    double xv = x[size_t(i * k2 + c)];
+                    if (terms == 1) xv = eurollm::kmath::bf16_to_f32(eurollm::kmath::f32_to_bf16(float(xv)));
+                    const double p = xv * eurollm::kmath::f16_to_f32(w[size_t(j * k2 + c)]);
+                    acc += p;
+                    mag += std::fabs(p);
+                }
+                worst = std::max(worst, std::fabs(y[size_t(i * m2 + j)] - acc) / mag);
+            }
+        EXPECT_LT(worst, 1e-6) << "terms " << terms;
     }
 }
 

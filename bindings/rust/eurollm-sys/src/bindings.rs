@@ -77,7 +77,9 @@ impl eurollm_precision {
     pub const EUROLLM_PRECISION_BF16: eurollm_precision = eurollm_precision(1);
 }
 #[repr(transparent)]
-/** How activations meet bf16 weights in matrix products (f32/f16 weights ignore it).
+/** How activations meet bf16 weights in matrix products (f32 weights ignore it; so do f16 weights,
+ except in products of 8 rows or more on CPUs with AMX, where each f16 weight is split exactly into
+ two bf16 terms and the activations are handled as for bf16 weights).
  EXACT computes with the float32 activations (float32 results: what the reference tests against
  transformers use); on CPUs with AMX, products of 8 rows or more split each activation into three
  bf16 terms that sum to it exactly, so they run on the tiles with exact products, and on Zen 4
