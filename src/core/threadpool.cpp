@@ -78,7 +78,16 @@ void threadpool::run_chunks() {
     for (;;) {
         const int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
         if (begin >= n_) break;
-        (*fn_)(begin, std::min(n_, begin + grain_));
+        try {
+            (*fn_)(begin, std::min(n_, begin + grain_));
+        } catch (...) {
+            // An exception must not leave a worker thread (std::terminate) nor let parallel_for
+            // return while other threads still run fn: keep the first, skip the ranges not yet
+            // taken, and let parallel_for rethrow it on the caller's thread once all have stopped.
+            std::lock_guard<std::mutex> lock(error_mutex_);
+            if (!error_) error_ = std::current_exception();
+            next_.store(n_, std::memory_order_relaxed);
+        }
     }
 }
 
@@ -132,6 +141,12 @@ void threadpool::parallel_for(int64_t n, int64_t grain, const std::function<void
         done_.wait(lock, finished);
     }
     fn_ = nullptr;
+    std::exception_ptr error;
+    {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        error.swap(error_);
+    }
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace eurollm

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -24,7 +25,9 @@ public:
 
     // Calls fn(begin, end) over disjoint ranges covering [0, n), each at most `grain` long, on
     // all threads; returns when every range is done. With one thread, or n <= grain, it is one
-    // call fn(0, n) on the caller's thread. Not reentrant.
+    // call fn(0, n) on the caller's thread. If fn throws (on any thread), the ranges not yet
+    // started are skipped and the first exception is rethrown here once no thread runs fn. Not
+    // reentrant.
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)> &fn);
 
 private:
@@ -43,6 +46,9 @@ private:
     std::atomic<int> busy_{0};             // workers that have not finished the current job
     int sleepers_ = 0;                     // workers waiting on wake_ (under mutex_)
     std::atomic<bool> stopping_{false};    // set under mutex_, so a sleeping worker cannot miss it
+
+    std::mutex error_mutex_;
+    std::exception_ptr error_;  // the current job's first exception (under error_mutex_)
 
     const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
     int64_t n_ = 0, grain_ = 1;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -53,6 +54,50 @@ TEST(ThreadPool, DestroyedWhilePollingOrAsleep) {
             if (pause_ms) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
         }
     }
+}
+
+
+// An exception thrown by fn on a worker reaches the caller of parallel_for (instead of
+// terminating the process), one thrown on the caller's thread waits for the workers to stop
+// using fn, and the pool stays usable after either.
+TEST(ThreadPool, ExceptionsReachTheCallerAfterEveryThreadStopped) {
+    using clock = std::chrono::steady_clock;
+    eurollm::threadpool pool(3);
+    const auto caller = std::this_thread::get_id();
+    std::atomic<bool> worker_ran{false};
+    std::atomic<int> active{0};
+    // A worker throws; the caller's ranges wait (up to 2 s) until a worker has taken one.
+    const auto from_worker = [&](int64_t, int64_t) {
+        if (std::this_thread::get_id() != caller) {
+            worker_ran = true;
+            throw std::runtime_error("worker failed");
+        }
+        const auto t0 = clock::now();
+        while (!worker_ran && clock::now() - t0 < std::chrono::seconds(2)) std::this_thread::yield();
+    };
+    EXPECT_THROW(pool.parallel_for(64, 1, from_worker), std::runtime_error);
+    EXPECT_TRUE(worker_ran.load());
+    // The caller throws while workers are still inside fn: parallel_for returns (by the
+    // exception) only after they left it.
+    const auto from_caller = [&](int64_t, int64_t) {
+        ++active;
+        if (std::this_thread::get_id() == caller) {
+            --active;
+            throw std::logic_error("caller failed");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        --active;
+    };
+    EXPECT_THROW(pool.parallel_for(64, 1, from_caller), std::logic_error);
+    EXPECT_EQ(active.load(), 0);
+    // Still usable: every index once.
+    std::vector<std::atomic<int>> hits(500);
+    pool.parallel_for(500, 3, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) ++hits[static_cast<size_t>(i)];
+    });
+    int wrong = 0;
+    for (auto &h : hits) wrong += h.load() != 1;
+    EXPECT_EQ(wrong, 0);
 }
 
 }  // namespace
