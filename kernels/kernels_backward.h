@@ -68,23 +68,29 @@ void f16_tiles_matmul(const void *prep, int terms, int64_t n, int64_t k, const u
                       int64_t j0, int64_t j1, float *y, int64_t ldy);
 size_t exact_tiles_prep_bytes(int64_t n, int64_t width);
 void exact_tiles_prepare(const float *a, int64_t lda, int64_t n, int64_t width, int64_t i0, int64_t i1, void *prep);
+// W may itself be float32 values split into three bf16 terms (w_terms = 3: term u of element e at
+// w[u * term_stride + e], made by exact_split), for products of two float32 operands that are
+// still exact (nine tile products per multiply-add; the prompt attention of EXACT precision).
 void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0,
-                        int64_t j1, float *y, int64_t ldy);
+                        int64_t j1, float *y, int64_t ldy, int w_terms = 1, int64_t term_stride = 0);
 void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw, int64_t c0, int64_t c1,
-                         float *dx, int64_t ldx, bool accumulate);
+                         float *dx, int64_t ldx, bool accumulate, int w_terms = 1, int64_t term_stride = 0);
+// t0[e] + t1[e] + t2[e] = x[e] exactly, as bf16 (the split of exact_tiles_prepare), e < count.
+void exact_split(const float *x, int64_t count, uint16_t *t0, uint16_t *t1, uint16_t *t2);
 
-// The BF16 precision's prompt attention on AMX tiles, for `rows` query rows of `group` heads that
-// share one kv head, whose visible cells are prefixes of one list: row r sees cells[0, len[r]) (len
-// non-decreasing; cells holds at least len[rows - 1]). S = bf16(Q) bf16(K)ᵀ, P = softmax(S * scale)
-// in f32, O = bf16(P) bf16(V), through bf16_matmul / gemm_dx_bf16. q: head g of row r at
-// q + r * q_stride + g * head_dim, out likewise; k_cache / v_cache as attention_heads (kernels.h).
-// scratch: attention_block_bf16_scratch_bytes(rows, group, len[rows - 1], head_dim) bytes,
-// 64-byte aligned. Only where attention_tiles_supported() (AMX-BF16); elsewhere attention_heads.
+// Prompt attention on AMX tiles, for `rows` query rows of `group` heads that share one kv head,
+// whose visible cells are prefixes of one list: row r sees cells[0, len[r]) (len non-decreasing;
+// cells holds at least len[rows - 1]). S = Q Kᵀ, P = softmax(S * scale) in f32, O = P V: with
+// `exact`, every operand split into three bf16 terms (exact products, f32 sums: EXACT precision);
+// without, rounded to bf16 (BF16 precision). q: head g of row r at q + r * q_stride + g *
+// head_dim, out likewise; k_cache / v_cache as attention_heads (kernels.h). scratch:
+// attention_block_tiles_scratch_bytes(rows, group, len[rows - 1], head_dim, exact) bytes, 64-byte
+// aligned. Only where attention_tiles_supported() (AMX-BF16); elsewhere attention_heads.
 bool attention_tiles_supported();
-size_t attention_block_bf16_scratch_bytes(int64_t rows, int64_t group, int64_t cells, int64_t head_dim);
-void attention_block_bf16(const float *q, int64_t q_stride, int64_t rows, int64_t group, const void *k_cache,
-                          const void *v_cache, wtype kv_type, int64_t head_dim, const int32_t *cells,
-                          const int64_t *len, float scale, float *out, void *scratch);
+size_t attention_block_tiles_scratch_bytes(int64_t rows, int64_t group, int64_t cells, int64_t head_dim, bool exact);
+void attention_block_tiles(const float *q, int64_t q_stride, int64_t rows, int64_t group, const void *k_cache,
+                           const void *v_cache, wtype kv_type, int64_t head_dim, const int32_t *cells,
+                           const int64_t *len, float scale, bool exact, float *out, void *scratch);
 
 // ---- rms norm ----
 

@@ -69,6 +69,7 @@ EUROLLM_AVX512BF16 inline __m512i row_pair(const uint16_t *w, int64_t ldw, int64
 
 constexpr int64_t kPanelCols = 256;  // output columns per packed panel (8 pairs of tiles)
 constexpr int64_t kPanelK = 1024;    // reduction elements per packed panel: 256 x 1024 x 2 B = 512 KiB
+constexpr int64_t kPanelWords = kPanelCols * kPanelK / 2;  // 32-bit words of one packed panel
 
 struct tile_config {
     uint8_t palette = 1, start_row = 0;
@@ -305,8 +306,7 @@ EUROLLM_AVX512BF16 void pack_quant(const uint8_t *packed, bool q4, int64_t kb, i
 }
 
 // out[:, c0:c1] (+)= A · B for A in tile order (TA terms per element) and B given by pack(k0, steps,
-// first column, columns, panel) (TB terms: the packer fills TB panels, kPanelCols * kPanelK / 2
-// words apart). Panels start at c0 rounded down to a multiple of `align` (the packer's column
+// first column, columns, panel) (TB terms: the packer fills TB panels, kPanelWords apart). Panels start at c0 rounded down to a multiple of `align` (the packer's column
 // grouping). False (nothing written) when the scratch buffers cannot be allocated: the caller
 // falls back.
 template <int TA = 1, int TB = 1, class Pack>
@@ -314,8 +314,7 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack
                              const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
     thread_local detail::aligned_buffer panel_buf, c_buf;
     const int64_t n16 = round_up(n, 16), kp = round_up(K, 32);
-    constexpr int64_t pstride = kPanelCols * kPanelK / 2;  // words of one packed panel
-    auto *panel = static_cast<uint32_t *>(panel_buf.get(static_cast<size_t>(pstride * 4 * TB)));
+    auto *panel = static_cast<uint32_t *>(panel_buf.get(static_cast<size_t>(kPanelWords * 4 * TB)));
     auto *C = static_cast<float *>(c_buf.get(static_cast<size_t>(n16 * kPanelCols) * sizeof(float)));
     if (!panel || !C) return false;
     tile_config cfg;
@@ -334,7 +333,7 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack
         for (int64_t k0 = 0; k0 < kp; k0 += kPanelK) {
             const int64_t steps = (std::min(kp, k0 + kPanelK) - k0) / 32;
             pack(k0, steps, c, nc, panel);
-            amx_panel<TA, TB>(a, TA * kp, n16, k0, steps, groups, panel, pstride, C, k0 == 0);
+            amx_panel<TA, TB>(a, TA * kp, n16, k0, steps, groups, panel, kPanelWords, C, k0 == 0);
         }
         const int64_t skip = std::max<int64_t>(0, c0 - c);
         write_out(C + skip, n, nc - skip, bias, c + skip, out, ldo, accumulate);
@@ -357,6 +356,18 @@ EUROLLM_AVX512BF16 inline void split3(__m512 x, __m512i (&t)[3]) {
     const __m512 r = _mm512_maskz_sub_ps(finite, x, _mm512_castsi512_ps(t[0]));
     t[1] = _mm512_and_si512(_mm512_castps_si512(r), top);
     t[2] = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(t[1])));
+}
+
+// split3 of x[0, count) into three arrays of bf16 terms.
+EUROLLM_AVX512BF16 void split_terms(const float *x, int64_t count, uint16_t *t0, uint16_t *t1, uint16_t *t2) {
+    uint16_t *out[3] = {t0, t1, t2};
+    for (int64_t e = 0; e < count; e += 16) {
+        const __mmask16 m = tail_mask16(count - e);
+        __m512i t[3];
+        split3(_mm512_maskz_loadu_ps(m, x + e), t);
+        for (int u = 0; u < 3; ++u)
+            _mm256_mask_storeu_epi16(out[u] + e, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(t[u], 16)));
+    }
 }
 
 // Rows [i0, i1) of a [n, width] (row stride lda) in tile order, T bf16 terms per element (1:
@@ -397,19 +408,22 @@ EUROLLM_AVX512BF16 void prepare_tiles(const float *a, int64_t lda, int64_t n, in
     }
 }
 
-// amx_product's plain loops, for when its scratch cannot be allocated (slow, but never wrong).
+// amx_product's plain loops, for when its scratch cannot be allocated (slow, but never wrong). W
+// may be w_terms bf16 terms, term_stride elements apart.
 void scalar_from_tiles(bool forward, int terms, const uint16_t *a, int64_t n, int64_t K, const uint16_t *w,
                        int64_t ldw, const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo,
-                       bool accumulate) {
+                       bool accumulate, int w_terms = 1, int64_t term_stride = 0) {
     const int64_t kp = round_up(K, 32);
     for (int64_t i = 0; i < n; ++i)
         for (int64_t c = c0; c < c1; ++c) {
             float acc = bias ? bias[c] : 0.0f;
             for (int64_t q = 0; q < K; ++q) {
                 const uint16_t *e = a + (i / 16) * 16 * terms * kp + terms * (q / 32) * 512 + (i % 16) * 32 + q % 32;
-                float x = 0.0f;  // exact: the terms' significands do not overlap
+                float x = 0.0f, wv = 0.0f;  // exact: the terms' significands do not overlap
                 for (int t = terms - 1; t >= 0; --t) x += kmath::bf16_to_f32(e[t * 512]);
-                acc += x * kmath::bf16_to_f32(forward ? w[c * K + q] : w[q * ldw + c]);
+                for (int u = w_terms - 1; u >= 0; --u)
+                    wv += kmath::bf16_to_f32(w[u * term_stride + (forward ? c * K + q : q * ldw + c)]);
+                acc += x * wv;
             }
             out[i * ldo + c] = accumulate ? out[i * ldo + c] + acc : acc;
         }
@@ -594,33 +608,44 @@ void exact_tiles_prepare(const float *a, int64_t lda, int64_t n, int64_t width, 
 #endif
 }
 
+void exact_split(const float *x, int64_t count, uint16_t *t0, uint16_t *t1, uint16_t *t2) {
+#if defined(__x86_64__)
+    if (have_amx()) return split_terms(x, count, t0, t1, t2);
+#endif
+    (void)x, (void)count, (void)t0, (void)t1, (void)t2;
+}
+
 void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0,
-                        int64_t j1, float *y, int64_t ldy) {
-    if (n <= 0 || j0 >= j1 || !exact_tiles_supported()) return;
+                        int64_t j1, float *y, int64_t ldy, int w_terms, int64_t term_stride) {
+    if (n <= 0 || j0 >= j1 || !exact_tiles_supported() || (w_terms != 1 && w_terms != 3)) return;
 #if defined(__x86_64__)
     const auto *a = static_cast<const uint16_t *>(prep);
     const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
-        pack_forward(w, k, k0, steps, c, nc, panel);
+        for (int u = 0; u < w_terms; ++u) pack_forward(w + u * term_stride, k, k0, steps, c, nc, panel + u * kPanelWords);
     };
-    if (!amx_product<3>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false))
-        scalar_from_tiles(true, 3, a, n, k, w, k, bias, j0, j1, y, ldy, false);
+    const bool done = w_terms == 3 ? amx_product<3, 3>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false)
+                                   : amx_product<3, 1>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false);
+    if (!done) scalar_from_tiles(true, 3, a, n, k, w, k, bias, j0, j1, y, ldy, false, w_terms, term_stride);
 #else
-    (void)prep, (void)k, (void)w, (void)bias, (void)y, (void)ldy;
+    (void)prep, (void)k, (void)w, (void)bias, (void)y, (void)ldy, (void)term_stride;
 #endif
 }
 
 void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t *w, int64_t ldw, int64_t c0, int64_t c1,
-                         float *dx, int64_t ldx, bool accumulate) {
-    if (n <= 0 || c0 >= c1 || !exact_tiles_supported()) return;
+                         float *dx, int64_t ldx, bool accumulate, int w_terms, int64_t term_stride) {
+    if (n <= 0 || c0 >= c1 || !exact_tiles_supported() || (w_terms != 1 && w_terms != 3)) return;
 #if defined(__x86_64__)
     const auto *a = static_cast<const uint16_t *>(prep);
     const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
-        pack_backward(w, ldw, m, k0, steps, c, nc, panel);
+        for (int u = 0; u < w_terms; ++u)
+            pack_backward(w + u * term_stride, ldw, m, k0, steps, c, nc, panel + u * kPanelWords);
     };
-    if (!amx_product<3>(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate))
-        scalar_from_tiles(false, 3, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
+    const bool done = w_terms == 3 ? amx_product<3, 3>(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate)
+                                   : amx_product<3, 1>(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate);
+    if (!done)
+        scalar_from_tiles(false, 3, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate, w_terms, term_stride);
 #else
-    (void)prep, (void)m, (void)w, (void)ldw, (void)dx, (void)ldx, (void)accumulate;
+    (void)prep, (void)m, (void)w, (void)ldw, (void)dx, (void)ldx, (void)accumulate, (void)term_stride;
 #endif
 }
 
@@ -630,7 +655,7 @@ void f16_tiles_matmul(const void *prep, int terms, int64_t n, int64_t k, const u
 #if defined(__x86_64__)
     const auto *a = static_cast<const uint16_t *>(prep);
     const auto pack = [&](int64_t k0, int64_t steps, int64_t c, int64_t nc, uint32_t *panel) {
-        pack_forward_f16(w, k, k0, steps, c, nc, panel, kPanelCols * kPanelK / 2);
+        pack_forward_f16(w, k, k0, steps, c, nc, panel, kPanelWords);
     };
     const bool done = terms == 3 ? amx_product<3, 2>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false)
                                  : amx_product<1, 2>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false);

@@ -110,7 +110,7 @@ public:
     void attention(const attention_args &a) override {
         const int64_t group = a.n_head / a.n_head_kv;
         std::vector<char> tiled(static_cast<size_t>(a.n), 0);
-        if (!exact() && a.n >= kAttentionTileRows && kernels::attention_tiles_supported()) attention_tiles(a, tiled);
+        if (a.n >= kAttentionTileRows && kernels::attention_tiles_supported()) attention_tiles(a, tiled);
         int64_t widest = 1;
         for (int64_t i = 0; i < a.n; ++i) widest = std::max(widest, a.row_begin[i + 1] - a.row_begin[i]);
         // One task per (row, kv head): the query heads sharing a kv head read its cache rows once.
@@ -129,12 +129,13 @@ public:
         });
     }
 
-    // In BF16 precision, prompts' attention runs on the tile products (kernels_backward.h) for
-    // blocks of up to kAttentionBlock rows whose cells are prefixes of the block's last row's (one
-    // sequence's causal prompt; not sliding windows or rows of different sequences, which stay on
-    // attention_heads). 1.7B shapes, prompt of 512 tokens, 2 threads: attention was ~22% of a q8_0
-    // prefill on f32 FMAs; on the tiles (gathering and softmax included) ~5%, and prefill runs
-    // 8-19% faster for q8_0 and bf16 weights (old and new library alternated, 7 rounds).
+    // Prompts' attention runs on the tile products (kernels_backward.h) for blocks of up to
+    // kAttentionBlock rows whose cells are prefixes of the block's last row's (one sequence's
+    // causal prompt; not sliding windows or rows of different sequences, which stay on
+    // attention_heads): bf16 operands in BF16 precision, three exact terms each in EXACT. 1.7B
+    // shapes, 2 threads: in BF16 precision attention was ~22% of a 512-token q8_0 prefill on f32
+    // FMAs and ~5% on the tiles (prefill 8-19% faster, libraries alternated, 7 rounds); in EXACT
+    // it was 48% of a 2048-token bf16 prefill on f32 FMAs.
     static constexpr int64_t kAttentionTileRows = 16, kAttentionBlock = 32;
     void attention_tiles(const attention_args &a, std::vector<char> &tiled) {
         const int64_t group = a.n_head / a.n_head_kv;
@@ -161,16 +162,17 @@ public:
                 const int64_t b = static_cast<int64_t>(starts.size()) - 1 - t / a.n_head_kv, kvh = t % a.n_head_kv;
                 const int64_t i0 = starts[static_cast<size_t>(b)], i1 = std::min(a.n, i0 + kAttentionBlock);
                 const int64_t L = len[static_cast<size_t>(i1 - 1)];
-                const size_t bytes = kernels::attention_block_bf16_scratch_bytes(i1 - i0, group, L, a.head_dim) + 64;
+                const size_t bytes =
+                    kernels::attention_block_tiles_scratch_bytes(i1 - i0, group, L, a.head_dim, exact()) + 64;
                 if (scratch.size() < bytes) scratch.resize(bytes);
                 void *base = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
                 const int64_t off = kvh * a.kv_stride * wtype_row_bytes(a.kv_type, a.head_dim);
                 const int64_t h = kvh * group;
-                kernels::attention_block_bf16(a.q + (i0 * a.n_head + h) * a.head_dim, a.n_head * a.head_dim, i1 - i0,
-                                              group, static_cast<const uint8_t *>(a.k) + off,
-                                              static_cast<const uint8_t *>(a.v) + off, a.kv_type, a.head_dim,
-                                              a.cells + a.row_begin[i1 - 1], len.data() + i0, a.scale,
-                                              a.out + (i0 * a.n_head + h) * a.head_dim, base);
+                kernels::attention_block_tiles(a.q + (i0 * a.n_head + h) * a.head_dim, a.n_head * a.head_dim,
+                                               i1 - i0, group, static_cast<const uint8_t *>(a.k) + off,
+                                               static_cast<const uint8_t *>(a.v) + off, a.kv_type, a.head_dim,
+                                               a.cells + a.row_begin[i1 - 1], len.data() + i0, a.scale, exact(),
+                                               a.out + (i0 * a.n_head + h) * a.head_dim, base);
             }
         });
     }

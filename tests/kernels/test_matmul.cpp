@@ -543,13 +543,15 @@ TEST(ExactTiles, NonFiniteActivations) {
     }
 }
 
-// attention_block_bf16 (BF16 precision prompts on AMX) against a double-precision attention over
-// the same bf16-rounded q, k, v and p (tight), and over the unrounded values (bf16 rounding): rows
+// attention_block_tiles (prompts on AMX) against a double-precision attention. BF16 (rounded
+// operands): tight against the same bf16-rounded q, k, v and p, loose against the unrounded values.
+// EXACT (three terms per operand): within float32 summation error of the unrounded values. Rows
 // see nested prefixes of a shuffled cell list, growing by 1 or more cells or repeating a length;
 // 1 to 3 query heads per kv head, head sizes on and off the 32-element grid, f32 and f16 caches.
 TEST(Attention, TileBlockMatchesDoubleReference) {
     if (!attention_tiles_supported()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or masked by EUROLLM_CPU_ISA)";
     const auto bf = [](double v) { return double(eurollm::kmath::bf16_to_f32(eurollm::kmath::f32_to_bf16(float(v)))); };
+    for (bool exact : {false, true})
     for (wtype kv_type : {wtype::f32, wtype::f16})
         for (int64_t head_dim : {40, 64, 128})
             for (int64_t group : {1, 2, 3}) {
@@ -567,11 +569,11 @@ TEST(Attention, TileBlockMatchesDoubleReference) {
                 const int64_t q_stride = n_head * head_dim;
                 const auto q = randn(size_t(rows * q_stride), 63, 0.5f);
                 const float scale = 1.0f / std::sqrt(float(head_dim));
-                std::vector<uint8_t> scratch(attention_block_bf16_scratch_bytes(rows, group, len.back(), head_dim) + 64);
+                std::vector<uint8_t> scratch(attention_block_tiles_scratch_bytes(rows, group, len.back(), head_dim, exact) + 64);
                 void *base = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
                 std::vector<float> out(q.size(), -7.0f);
-                attention_block_bf16(q.data(), q_stride, rows, group, kc.data(), vc.data(), kv_type, head_dim,
-                                     cells.data(), len.data(), scale, out.data(), base);
+                attention_block_tiles(q.data(), q_stride, rows, group, kc.data(), vc.data(), kv_type, head_dim,
+                                      cells.data(), len.data(), scale, exact, out.data(), base);
                 double worst_rounded = 0, worst_exact = 0, mag = 0;
                 for (int64_t r = 0; r < rows; ++r)
                     for (int64_t g = 0; g < group; ++g) {
@@ -609,10 +611,14 @@ TEST(Attention, TileBlockMatchesDoubleReference) {
                             mag = std::max(mag, std::fabs(oe));
                         }
                     }
-                const std::string where = "kv " + std::to_string(int(kv_type)) + " head_dim " +
-                                          std::to_string(head_dim) + " group " + std::to_string(group);
-                EXPECT_LT(worst_rounded / mag, 3e-3) << where;
-                EXPECT_LT(worst_exact / mag, 3e-2) << where;
+                const std::string where = std::string(exact ? "exact" : "bf16") + " kv " + std::to_string(int(kv_type)) +
+                                          " head_dim " + std::to_string(head_dim) + " group " + std::to_string(group);
+                if (exact) {
+                    EXPECT_LT(worst_exact / mag, 2e-6) << where;
+                } else {
+                    EXPECT_LT(worst_rounded / mag, 3e-3) << where;
+                    EXPECT_LT(worst_exact / mag, 3e-2) << where;
+                }
                 // The head outside the group is not written.
                 for (int64_t r = 0; r < rows; ++r)
                     for (int64_t d = group * head_dim; d < q_stride; ++d)

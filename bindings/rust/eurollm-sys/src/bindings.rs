@@ -86,7 +86,8 @@ impl eurollm_precision {
  into two (16 of the 24 significand bits, ~1e-5 relative). BF16 rounds activations to bf16, as
  PyTorch's bf16 autocast and llama.cpp do: faster where a product is compute-bound (prompt
  processing, batched decoding, training; about 1.7x EXACT with AMX, 2x with AVX512-BF16 alone),
- the same elsewhere; with AMX a prompt's attention also takes bf16 operands (softmax in float32).
+ the same elsewhere; with AMX a prompt's attention also takes bf16 operands (softmax in float32),
+ where EXACT splits them into three terms each.
  q8_0/q4_0 weights quantize activations to 8 bits per block in both modes; under BF16, products
  of 64 rows or more (prompts) on CPUs with AMX instead dequantize the weights to bf16 (rounded
  once) and use bf16 activations: about 1.8x the prompt speed, logits as close to the unquantized
