@@ -79,18 +79,24 @@ void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t 
 void exact_split(const float *x, int64_t count, uint16_t *t0, uint16_t *t1, uint16_t *t2);
 
 // Prompt attention on AMX tiles, for `rows` query rows of `group` heads that share one kv head,
-// whose visible cells are prefixes of one list: row r sees cells[0, len[r]) (len non-decreasing;
-// cells holds at least len[rows - 1]). S = Q Kᵀ, P = softmax(S * scale) in f32, O = P V: with
-// `exact`, every operand split into three bf16 terms (exact products, f32 sums: EXACT precision);
-// without, rounded to bf16 (BF16 precision). q: head g of row r at q + r * q_stride + g *
-// head_dim, out likewise; k_cache / v_cache as attention_heads (kernels.h). scratch:
+// whose visible cells are prefixes of one list: row r sees the first len[r] cells (len
+// non-decreasing). S = Q Kᵀ, P = softmax(S * scale) in f32, O = P V: with `exact`, every operand
+// split into three bf16 terms (exact products, f32 sums: EXACT precision); without, rounded to
+// bf16 (BF16 precision). K and V come gathered once by attention_tiles_gather (kv_rows >=
+// len[rows - 1] rows of the list; blocks of rows seeing prefixes of the same list share them).
+// q: head g of row r at q + r * q_stride + g * head_dim, out likewise. scratch:
 // attention_block_tiles_scratch_bytes(rows, group, len[rows - 1], head_dim, exact) bytes, 64-byte
 // aligned. Only where attention_tiles_supported() (AMX-BF16); elsewhere attention_heads.
 bool attention_tiles_supported();
+// Rows [t0, t1) of the gathered K or V for the cache cells cells[0, rows) (a cache laid out as for
+// attention_heads, kernels.h): bf16 rows [rows, head_dim], or (exact) three such arrays of terms,
+// one after the other: (exact ? 3 : 1) * rows * head_dim elements in all.
+void attention_tiles_gather(const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t t0,
+                            int64_t t1, int64_t rows, bool exact, uint16_t *dst);
 size_t attention_block_tiles_scratch_bytes(int64_t rows, int64_t group, int64_t cells, int64_t head_dim, bool exact);
-void attention_block_tiles(const float *q, int64_t q_stride, int64_t rows, int64_t group, const void *k_cache,
-                           const void *v_cache, wtype kv_type, int64_t head_dim, const int32_t *cells,
-                           const int64_t *len, float scale, bool exact, float *out, void *scratch);
+void attention_block_tiles(const float *q, int64_t q_stride, int64_t rows, int64_t group, const uint16_t *kh,
+                           const uint16_t *vh, int64_t kv_rows, int64_t head_dim, const int64_t *len, float scale,
+                           bool exact, float *out, void *scratch);
 
 // ---- rms norm ----
 

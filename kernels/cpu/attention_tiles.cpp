@@ -24,12 +24,10 @@ namespace {
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // The scratch, in this order (each part 64-byte aligned): the prepared operand (Q or P), S / P
-// [rows * group, cells] f32, Q / O [rows * group, head_dim] f32, K and V [cells, head_dim] as bf16
-// (one term, or three for EXACT, cells * head_dim elements apart).
+// [rows * group, cells] f32, Q / O [rows * group, head_dim] f32.
 struct block_scratch {
     void *prep;
     float *S, *QO;
-    uint16_t *kh, *vh;
     block_scratch(void *base, int64_t n, int64_t cells, int64_t head_dim, bool exact) {
         auto *b = static_cast<uint8_t *>(base);
         prep = b;
@@ -37,12 +35,7 @@ struct block_scratch {
         S = reinterpret_cast<float *>(b);
         b += round_up(n * cells * 4, 64);
         QO = reinterpret_cast<float *>(b);
-        b += round_up(n * head_dim * 4, 64);
-        kh = reinterpret_cast<uint16_t *>(b);
-        b += round_up(terms(exact) * cells * head_dim * 2, 64);
-        vh = reinterpret_cast<uint16_t *>(b);
     }
-    static int64_t terms(bool exact) { return exact ? 3 : 1; }
     static int64_t prep_bytes(int64_t n, int64_t cells, int64_t head_dim, bool exact) {
         const auto bytes = [&](int64_t width) {
             return exact ? exact_tiles_prep_bytes(n, width) : bf16_prep_bytes(n, width);
@@ -51,8 +44,7 @@ struct block_scratch {
     }
     static size_t bytes(int64_t n, int64_t cells, int64_t head_dim, bool exact) {
         return static_cast<size_t>(prep_bytes(n, cells, head_dim, exact) + round_up(n * cells * 4, 64) +
-                                   round_up(n * head_dim * 4, 64) +
-                                   2 * round_up(terms(exact) * cells * head_dim * 2, 64));
+                                   round_up(n * head_dim * 4, 64));
     }
 };
 
@@ -99,11 +91,10 @@ void gather_bf16(const void *cache, wtype kv_type, int64_t head_dim, const int32
 }
 
 // The three exact bf16 terms of cache rows cells[t], t < count: term u of row t at
-// dst[u * count * head_dim + t * head_dim].
+// dst[u * term_stride + t * head_dim].
 void gather_split3(const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t count,
-                   uint16_t *dst) {
+                   int64_t term_stride, uint16_t *dst) {
     std::vector<float> row(static_cast<size_t>(kv_type == wtype::f16 ? head_dim : 0));
-    const int64_t stride = count * head_dim;
     for (int64_t t = 0; t < count; ++t) {
         const float *src = static_cast<const float *>(cache) + cells[t] * head_dim;
         if (kv_type == wtype::f16) {
@@ -112,7 +103,7 @@ void gather_split3(const void *cache, wtype kv_type, int64_t head_dim, const int
             src = row.data();
         }
         uint16_t *o = dst + t * head_dim;
-        exact_split(src, head_dim, o, o + stride, o + 2 * stride);
+        exact_split(src, head_dim, o, o + term_stride, o + 2 * term_stride);
     }
 }
 
@@ -160,40 +151,40 @@ void softmax_prefix(float *row, int64_t len, int64_t cells, float scale) {
 
 bool attention_tiles_supported() { return exact_tiles_supported(); }
 
+void attention_tiles_gather(const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t t0,
+                            int64_t t1, int64_t rows, bool exact, uint16_t *dst) {
+    if (t0 >= t1) return;
+    if (exact) gather_split3(cache, kv_type, head_dim, cells + t0, t1 - t0, rows * head_dim, dst + t0 * head_dim);
+    else gather_bf16(cache, kv_type, head_dim, cells + t0, t1 - t0, dst + t0 * head_dim);
+}
+
 size_t attention_block_tiles_scratch_bytes(int64_t rows, int64_t group, int64_t cells, int64_t head_dim, bool exact) {
     return block_scratch::bytes(rows * group, cells, head_dim, exact);
 }
 
-void attention_block_tiles(const float *q, int64_t q_stride, int64_t rows, int64_t group, const void *k_cache,
-                           const void *v_cache, wtype kv_type, int64_t head_dim, const int32_t *cells,
-                           const int64_t *len, float scale, bool exact, float *out, void *scratch) {
+void attention_block_tiles(const float *q, int64_t q_stride, int64_t rows, int64_t group, const uint16_t *kh,
+                           const uint16_t *vh, int64_t kv_rows, int64_t head_dim, const int64_t *len, float scale,
+                           bool exact, float *out, void *scratch) {
     if (rows <= 0 || group <= 0) return;
-    const int64_t n = rows * group, L = len[rows - 1];
+    const int64_t n = rows * group, L = len[rows - 1], stride = kv_rows * head_dim;
     block_scratch s(scratch, n, L, head_dim, exact);
-    if (exact) {
-        gather_split3(k_cache, kv_type, head_dim, cells, L, s.kh);
-        gather_split3(v_cache, kv_type, head_dim, cells, L, s.vh);
-    } else {
-        gather_bf16(k_cache, kv_type, head_dim, cells, L, s.kh);
-        gather_bf16(v_cache, kv_type, head_dim, cells, L, s.vh);
-    }
     // Operand row p = r * group + g: query head g of row r.
     for (int64_t r = 0; r < rows; ++r)
         std::memcpy(s.QO + r * group * head_dim, q + r * q_stride, static_cast<size_t>(group * head_dim) * 4);
     if (exact) {
         exact_tiles_prepare(s.QO, head_dim, n, head_dim, 0, n, s.prep);
-        exact_tiles_matmul(s.prep, n, head_dim, s.kh, nullptr, 0, L, s.S, L, 3, L * head_dim);
+        exact_tiles_matmul(s.prep, n, head_dim, kh, nullptr, 0, L, s.S, L, 3, stride);
     } else {
         bf16_prepare(s.QO, head_dim, n, head_dim, 0, n, s.prep);
-        bf16_matmul(s.prep, n, head_dim, s.kh, nullptr, 0, L, s.S, L);
+        bf16_matmul(s.prep, n, head_dim, kh, nullptr, 0, L, s.S, L);
     }
     for (int64_t p = 0; p < n; ++p) softmax_prefix(s.S + p * L, len[p / group], L, scale);
     if (exact) {
         exact_tiles_prepare(s.S, L, n, L, 0, n, s.prep);
-        exact_tiles_gemm_dx(s.prep, n, L, s.vh, head_dim, 0, head_dim, s.QO, head_dim, false, 3, L * head_dim);
+        exact_tiles_gemm_dx(s.prep, n, L, vh, head_dim, 0, head_dim, s.QO, head_dim, false, 3, stride);
     } else {
         bf16_prepare(s.S, L, n, L, 0, n, s.prep);
-        gemm_dx_bf16(s.S, L, s.prep, n, L, s.vh, head_dim, 0, head_dim, s.QO, head_dim, false);
+        gemm_dx_bf16(s.S, L, s.prep, n, L, vh, head_dim, 0, head_dim, s.QO, head_dim, false);
     }
     for (int64_t r = 0; r < rows; ++r)
         std::memcpy(out + r * q_stride, s.QO + r * group * head_dim, static_cast<size_t>(group * head_dim) * 4);

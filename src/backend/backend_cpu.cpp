@@ -140,41 +140,62 @@ public:
     void attention_tiles(const attention_args &a, std::vector<char> &tiled) {
         const int64_t group = a.n_head / a.n_head_kv;
         std::vector<int64_t> starts, len(static_cast<size_t>(a.n));
-        for (int64_t i = 0; i < a.n; ++i) len[static_cast<size_t>(i)] = a.row_begin[i + 1] - a.row_begin[i];
+        const auto at = [](auto &v, int64_t i) -> auto & { return v[static_cast<size_t>(i)]; };
+        for (int64_t i = 0; i < a.n; ++i) at(len, i) = a.row_begin[i + 1] - a.row_begin[i];
+        // Row i's list is a prefix of row j's (len[i] <= len[j]).
+        const auto prefix_of = [&](int64_t i, int64_t j) {
+            return at(len, i) <= at(len, j) &&
+                   std::equal(a.cells + a.row_begin[i], a.cells + a.row_begin[i + 1], a.cells + a.row_begin[j]);
+        };
         for (int64_t i0 = 0; i0 < a.n; i0 += kAttentionBlock) {
-            const int64_t i1 = std::min(a.n, i0 + kAttentionBlock), last = i1 - 1;
-            const int32_t *cells = a.cells + a.row_begin[last];
+            const int64_t i1 = std::min(a.n, i0 + kAttentionBlock);
             bool nested = true;
             for (int64_t i = i0; i < i1 && nested; ++i)
-                nested = len[static_cast<size_t>(i)] > 0 &&
-                         (i == i0 || len[static_cast<size_t>(i)] >= len[static_cast<size_t>(i - 1)]) &&
-                         len[static_cast<size_t>(i)] <= len[static_cast<size_t>(last)] &&
-                         std::equal(a.cells + a.row_begin[i], a.cells + a.row_begin[i + 1], cells);
+                nested = at(len, i) > 0 && (i == i0 || at(len, i) >= at(len, i - 1)) && prefix_of(i, i1 - 1);
             if (!nested) continue;
             starts.push_back(i0);
             std::fill(tiled.begin() + i0, tiled.begin() + i1, 1);
         }
-        const int64_t tasks = static_cast<int64_t>(starts.size()) * a.n_head_kv;
-        // Later blocks see more cells: hand them out first.
-        pool_.parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-            thread_local std::vector<uint8_t> scratch;
-            for (int64_t t = t0; t < t1; ++t) {
-                const int64_t b = static_cast<int64_t>(starts.size()) - 1 - t / a.n_head_kv, kvh = t % a.n_head_kv;
-                const int64_t i0 = starts[static_cast<size_t>(b)], i1 = std::min(a.n, i0 + kAttentionBlock);
-                const int64_t L = len[static_cast<size_t>(i1 - 1)];
-                const size_t bytes =
-                    kernels::attention_block_tiles_scratch_bytes(i1 - i0, group, L, a.head_dim, exact()) + 64;
-                if (scratch.size() < bytes) scratch.resize(bytes);
-                void *base = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+        const auto last_row = [&](size_t b) { return std::min(a.n, starts[b] + kAttentionBlock) - 1; };
+        // Runs of blocks whose lists extend one another (one sequence's prompt: all of them) share
+        // one gathered K and V per kv head, the longest list's.
+        const int64_t terms = exact() ? 3 : 1;
+        for (size_t r0 = 0; r0 < starts.size();) {
+            size_t r1 = r0 + 1;
+            while (r1 < starts.size() && prefix_of(last_row(r1 - 1), last_row(r1))) ++r1;
+            const int64_t top = last_row(r1 - 1), L = at(len, top);
+            const int32_t *cells = a.cells + a.row_begin[top];
+            const size_t elems = static_cast<size_t>(terms * L * a.head_dim);
+            if (gathered_k_.size() < elems) gathered_k_.resize(elems), gathered_v_.resize(elems);
+            for (int64_t kvh = 0; kvh < a.n_head_kv; ++kvh) {
                 const int64_t off = kvh * a.kv_stride * wtype_row_bytes(a.kv_type, a.head_dim);
-                const int64_t h = kvh * group;
-                kernels::attention_block_tiles(a.q + (i0 * a.n_head + h) * a.head_dim, a.n_head * a.head_dim,
-                                               i1 - i0, group, static_cast<const uint8_t *>(a.k) + off,
-                                               static_cast<const uint8_t *>(a.v) + off, a.kv_type, a.head_dim,
-                                               a.cells + a.row_begin[i1 - 1], len.data() + i0, a.scale, exact(),
-                                               a.out + (i0 * a.n_head + h) * a.head_dim, base);
+                const auto *kc = static_cast<const uint8_t *>(a.k) + off, *vc = static_cast<const uint8_t *>(a.v) + off;
+                pool_.parallel_for(L, 64, [&](int64_t t0, int64_t t1) {
+                    kernels::attention_tiles_gather(kc, a.kv_type, a.head_dim, cells, t0, t1, L, exact(),
+                                                    gathered_k_.data());
+                    kernels::attention_tiles_gather(vc, a.kv_type, a.head_dim, cells, t0, t1, L, exact(),
+                                                    gathered_v_.data());
+                });
+                // Later blocks see more cells: hand them out first.
+                pool_.parallel_for(static_cast<int64_t>(r1 - r0), 1, [&](int64_t b0, int64_t b1) {
+                    thread_local std::vector<uint8_t> scratch;
+                    for (int64_t b = b0; b < b1; ++b) {
+                        const size_t blk = r1 - 1 - static_cast<size_t>(b);
+                        const int64_t i0 = starts[blk], i1 = last_row(blk) + 1, h = kvh * group;
+                        const size_t bytes = kernels::attention_block_tiles_scratch_bytes(i1 - i0, group, at(len, i1 - 1),
+                                                                                          a.head_dim, exact()) + 64;
+                        if (scratch.size() < bytes) scratch.resize(bytes);
+                        void *base =
+                            reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+                        kernels::attention_block_tiles(a.q + (i0 * a.n_head + h) * a.head_dim, a.n_head * a.head_dim,
+                                                       i1 - i0, group, gathered_k_.data(), gathered_v_.data(), L,
+                                                       a.head_dim, len.data() + i0, a.scale, exact(),
+                                                       a.out + (i0 * a.n_head + h) * a.head_dim, base);
+                    }
+                });
             }
-        });
+            r0 = r1;
+        }
     }
 
     void *alloc(size_t bytes, int64_t) override {
@@ -225,6 +246,7 @@ private:
     threadpool pool_;
     kernels::act_precision precision_;
     aligned_scratch prep_;
+    std::vector<uint16_t> gathered_k_, gathered_v_;  // the prompt attention's K and V on the tiles
 };
 
 }  // namespace

@@ -572,8 +572,15 @@ TEST(Attention, TileBlockMatchesDoubleReference) {
                 std::vector<uint8_t> scratch(attention_block_tiles_scratch_bytes(rows, group, len.back(), head_dim, exact) + 64);
                 void *base = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
                 std::vector<float> out(q.size(), -7.0f);
-                attention_block_tiles(q.data(), q_stride, rows, group, kc.data(), vc.data(), kv_type, head_dim,
-                                      cells.data(), len.data(), scale, exact, out.data(), base);
+                // Gathered in two ranges, for more rows than the block uses (as the backend does).
+                const int64_t kv_rows = len.back() + 7;
+                std::vector<uint16_t> kh(size_t((exact ? 3 : 1) * kv_rows * head_dim)), vh(kh.size());
+                for (auto [t0, t1] : {std::pair<int64_t, int64_t>{0, 30}, {30, kv_rows}}) {
+                    attention_tiles_gather(kc.data(), kv_type, head_dim, cells.data(), t0, t1, kv_rows, exact, kh.data());
+                    attention_tiles_gather(vc.data(), kv_type, head_dim, cells.data(), t0, t1, kv_rows, exact, vh.data());
+                }
+                attention_block_tiles(q.data(), q_stride, rows, group, kh.data(), vh.data(), kv_rows, head_dim,
+                                      len.data(), scale, exact, out.data(), base);
                 double worst_rounded = 0, worst_exact = 0, mag = 0;
                 for (int64_t r = 0; r < rows; ++r)
                     for (int64_t g = 0; g < group; ++g) {
