@@ -166,35 +166,33 @@ int main(int argc, char **argv) {
     const double g512s = gflops(512, act_precision::split), g512r = gflops(512, act_precision::round);
     const double g8s = gflops(8, act_precision::split), g8r = gflops(8, act_precision::round);
     const double peak = median(fl);
-    // The rounded-activation product of 512 rows through the tile kernel (AMX where present).
-    double tiles = 0;
-    {
-        std::vector<uint8_t> prep(bf16_prep_bytes(512, k) + 64);
+    // Products of 512 rows through the tile kernels: prepare once, then the columns split over the
+    // threads in whole 256-column panels.
+    auto tile_gflops = [&](size_t prep_bytes, auto prepare, auto product) {
+        std::vector<uint8_t> prep(prep_bytes + 64);
         void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
-        bf16_prepare(x.data(), k, 512, k, 0, 512, pp);
+        prepare(pp);
         std::vector<double> v;
         for (int r = 0; r < reps; ++r)
             v.push_back(run_threads(T, [&](int i) {
                 const int64_t part = m / T / 256 * 256;
-                bf16_matmul(pp, 512, k, w.data(), nullptr, part * i, i == T - 1 ? m : part * (i + 1), y.data(), m);
+                product(pp, part * i, i == T - 1 ? m : part * (i + 1));
             }));
-        tiles = 2.0 * 512 * m * k / median(v) / 1e9;
-    }
-    // The exact product of 512 rows on the tiles (three bf16 terms per activation; AMX only).
-    double exact_tiles = 0;
-    if (exact_tiles_supported()) {
-        std::vector<uint8_t> prep(exact_tiles_prep_bytes(512, k) + 64);
-        void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
-        exact_tiles_prepare(x.data(), k, 512, k, 0, 512, pp);
-        std::vector<double> v;
-        for (int r = 0; r < reps; ++r)
-            v.push_back(run_threads(T, [&](int i) {
-                const int64_t part = m / T / 256 * 256;
-                exact_tiles_matmul(pp, 512, k, w.data(), nullptr, part * i, i == T - 1 ? m : part * (i + 1), y.data(),
-                                   m);
-            }));
-        exact_tiles = 2.0 * 512 * m * k / median(v) / 1e9;
-    }
+        return 2.0 * 512 * m * k / median(v) / 1e9;
+    };
+    // Rounded activations (AMX where present, else vdpbf16ps).
+    const double tiles = tile_gflops(
+        bf16_prep_bytes(512, k), [&](void *pp) { bf16_prepare(x.data(), k, 512, k, 0, 512, pp); },
+        [&](void *pp, int64_t j0, int64_t j1) { bf16_matmul(pp, 512, k, w.data(), nullptr, j0, j1, y.data(), m); });
+    // The exact product (three bf16 terms per activation; AMX only).
+    const double exact_tiles =
+        !exact_tiles_supported()
+            ? 0.0
+            : tile_gflops(
+                  exact_tiles_prep_bytes(512, k), [&](void *pp) { exact_tiles_prepare(x.data(), k, 512, k, 0, 512, pp); },
+                  [&](void *pp, int64_t j0, int64_t j1) {
+                      exact_tiles_matmul(pp, 512, k, w.data(), nullptr, j0, j1, y.data(), m);
+                  });
     const double amx_peak = amx.empty() ? 0.0 : median(amx);
     std::printf(
         "{\"threads\": %d, \"isa\": \"%s\", \"mem_read_gb_s\": %.2f, \"bf16_peak_gflops\": %.1f, "

@@ -60,6 +60,9 @@ void bf16_matmul_packed(const void *prep, int64_t n, int64_t k, const void *pack
 // Same contracts as bf16_prepare / bf16_matmul / gemm_dx_bf16 (gemm_dx takes only the prepared
 // dy); only where exact_tiles_supported() (AMX-BF16), otherwise nothing is written.
 bool exact_tiles_supported();
+// From this many rows the tile products beat the one-row kernels (measurements in backend_cpu.cpp);
+// the CPU backend and the trainer both route by it.
+constexpr int64_t kTileMinRows = 8;
 // f16 weights W [m, k] on the same tiles: each weight is split exactly into two bf16 terms, so
 // with `terms` = 3 (prep from exact_tiles_prepare) every product is exact (EXACT precision), with
 // `terms` = 1 (prep from bf16_prepare, rounded activations) the weights still are (BF16 precision).
@@ -77,6 +80,8 @@ void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t 
                          float *dx, int64_t ldx, bool accumulate, int w_terms = 1, int64_t term_stride = 0);
 // t0[e] + t1[e] + t2[e] = x[e] exactly, as bf16 (the split of exact_tiles_prepare), e < count.
 void exact_split(const float *x, int64_t count, uint16_t *t0, uint16_t *t1, uint16_t *t2);
+// dst[e] = bf16(x[e]) rounded to nearest even (vcvtne2ps2bf16 where the CPU has it), e < count.
+void round_bf16(const float *x, int64_t count, uint16_t *dst);
 
 // Prompt attention on AMX tiles, for `rows` query rows of `group` heads that share one kv head,
 // whose visible cells are prefixes of one list: row r sees the first len[r] cells (len

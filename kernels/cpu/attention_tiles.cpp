@@ -48,65 +48,6 @@ struct block_scratch {
     }
 };
 
-// dst[t, :] = bf16(cache row cells[t]) for t < count (rounded to nearest even).
-#if defined(__x86_64__)
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c"))) void gather_bf16_avx512(
-    const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t count, uint16_t *dst) {
-    for (int64_t t = 0; t < count; ++t) {
-        uint16_t *out = dst + t * head_dim;
-        for (int64_t d = 0; d < head_dim; d += 32) {
-            const __mmask16 lo = tail_mask16(head_dim - d), hi = tail_mask16(head_dim - d - 16);
-            __m512 a, b;
-            if (kv_type == wtype::f16) {
-                const uint16_t *row = static_cast<const uint16_t *>(cache) + cells[t] * head_dim + d;
-                a = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lo, row));
-                b = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(hi, row + 16));
-            } else {
-                const float *row = static_cast<const float *>(cache) + cells[t] * head_dim + d;
-                a = _mm512_maskz_loadu_ps(lo, row);
-                b = _mm512_maskz_loadu_ps(hi, row + 16);
-            }
-            const __mmask32 m = static_cast<__mmask32>(lo) | (static_cast<__mmask32>(hi) << 16);
-            _mm512_mask_storeu_epi16(out + d, m, (__m512i)_mm512_cvtne2ps_pbh(b, a));
-        }
-    }
-}
-#endif
-
-void gather_bf16(const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t count,
-                 uint16_t *dst) {
-#if defined(__x86_64__)
-    if (cpu_features().avx512_bf16) return gather_bf16_avx512(cache, kv_type, head_dim, cells, count, dst);
-#endif
-    for (int64_t t = 0; t < count; ++t) {
-        uint16_t *out = dst + t * head_dim;
-        if (kv_type == wtype::f16) {
-            const uint16_t *row = static_cast<const uint16_t *>(cache) + cells[t] * head_dim;
-            for (int64_t d = 0; d < head_dim; ++d) out[d] = kmath::f32_to_bf16(kmath::f16_to_f32(row[d]));
-        } else {
-            const float *row = static_cast<const float *>(cache) + cells[t] * head_dim;
-            for (int64_t d = 0; d < head_dim; ++d) out[d] = kmath::f32_to_bf16(row[d]);
-        }
-    }
-}
-
-// The three exact bf16 terms of cache rows cells[t], t < count: term u of row t at
-// dst[u * term_stride + t * head_dim].
-void gather_split3(const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t count,
-                   int64_t term_stride, uint16_t *dst) {
-    std::vector<float> row(static_cast<size_t>(kv_type == wtype::f16 ? head_dim : 0));
-    for (int64_t t = 0; t < count; ++t) {
-        const float *src = static_cast<const float *>(cache) + cells[t] * head_dim;
-        if (kv_type == wtype::f16) {
-            const uint16_t *h = static_cast<const uint16_t *>(cache) + cells[t] * head_dim;
-            for (int64_t d = 0; d < head_dim; ++d) row[static_cast<size_t>(d)] = kmath::f16_to_f32(h[d]);
-            src = row.data();
-        }
-        uint16_t *o = dst + t * head_dim;
-        exact_split(src, head_dim, o, o + term_stride, o + 2 * term_stride);
-    }
-}
-
 // row[0, len) = softmax(row[0, len) * scale), row[len, cells) = 0.
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) void softmax_prefix_avx512(float *row, int64_t len, int64_t cells, float scale) {
@@ -153,9 +94,19 @@ bool attention_tiles_supported() { return exact_tiles_supported(); }
 
 void attention_tiles_gather(const void *cache, wtype kv_type, int64_t head_dim, const int32_t *cells, int64_t t0,
                             int64_t t1, int64_t rows, bool exact, uint16_t *dst) {
-    if (t0 >= t1) return;
-    if (exact) gather_split3(cache, kv_type, head_dim, cells + t0, t1 - t0, rows * head_dim, dst + t0 * head_dim);
-    else gather_bf16(cache, kv_type, head_dim, cells + t0, t1 - t0, dst + t0 * head_dim);
+    std::vector<float> row(static_cast<size_t>(kv_type == wtype::f16 ? head_dim : 0));
+    const int64_t stride = rows * head_dim;  // between the terms of the exact split
+    for (int64_t t = t0; t < t1; ++t) {
+        const float *src = static_cast<const float *>(cache) + cells[t] * head_dim;
+        if (kv_type == wtype::f16) {
+            const uint16_t *h = static_cast<const uint16_t *>(cache) + cells[t] * head_dim;
+            for (int64_t d = 0; d < head_dim; ++d) row[static_cast<size_t>(d)] = kmath::f16_to_f32(h[d]);
+            src = row.data();
+        }
+        uint16_t *o = dst + t * head_dim;
+        if (exact) exact_split(src, head_dim, o, o + stride, o + 2 * stride);
+        else round_bf16(src, head_dim, o);
+    }
 }
 
 size_t attention_block_tiles_scratch_bytes(int64_t rows, int64_t group, int64_t cells, int64_t head_dim, bool exact) {

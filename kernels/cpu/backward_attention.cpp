@@ -11,8 +11,6 @@
 #include <algorithm>
 
 #include "common/math.h"
-#include "cpu/isa.h"
-#include "cpu/simd.h"
 #include "kernels_backward.h"
 
 namespace eurollm::kernels {
@@ -27,27 +25,9 @@ void transpose(const float *src, int64_t n, int64_t head_dim, int64_t stride, fl
 }
 
 // dst[t, d] = bf16(src[t * stride + d]): [n, head_dim] (strided) -> contiguous bf16, the W operand
-// of the bf16 products (vcvtne2ps2bf16 where the CPU has it: the same rounding, 32 at a time).
-#if defined(__x86_64__)
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void to_bf16_avx512(
-    const float *src, int64_t n, int64_t head_dim, int64_t stride, uint16_t *dst) {
-    for (int64_t t = 0; t < n; ++t)
-        for (int64_t d = 0; d < head_dim; d += 32) {
-            const __mmask16 lo = tail_mask16(head_dim - d), hi = tail_mask16(head_dim - d - 16);
-            const float *row = src + t * stride + d;
-            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, row + 16), _mm512_maskz_loadu_ps(lo, row));
-            _mm512_mask_storeu_epi16(dst + t * head_dim + d, static_cast<__mmask32>(lo) | (static_cast<__mmask32>(hi) << 16),
-                                     (__m512i)v);
-        }
-}
-#endif
-
+// of the bf16 products.
 void to_bf16(const float *src, int64_t n, int64_t head_dim, int64_t stride, uint16_t *dst) {
-#if defined(__x86_64__)
-    if (cpu_features().avx512_bf16) return to_bf16_avx512(src, n, head_dim, stride, dst);
-#endif
-    for (int64_t t = 0; t < n; ++t)
-        for (int64_t d = 0; d < head_dim; ++d) dst[t * head_dim + d] = kmath::f32_to_bf16(src[t * stride + d]);
+    for (int64_t t = 0; t < n; ++t) round_bf16(src + t * stride, head_dim, dst + t * head_dim);
 }
 
 // dst[t, i] = src[i, t] for the i >= the start of t's block (what dK / dV read of Pᵀ / dSᵀ), in

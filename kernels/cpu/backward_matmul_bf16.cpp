@@ -154,16 +154,34 @@ EUROLLM_AVX512BF16 void pack_forward(const uint16_t *w, int64_t K, int64_t k0, i
             }
 }
 
+// The exact split of 16 floats into three bf16 terms, each in the upper half of a 32-bit word:
+// x = hi + mid + lo exactly. Truncation, not rounding: hi keeps x's top 8 significand bits, so
+// x - hi is exact and holds the other 16, of which mid keeps the top 8 and lo the rest (so lo's
+// low 16 bits are zero), and no term can overflow to infinity. Infinities and NaNs go whole into
+// hi (a NaN keeps its quiet bit, so truncating its payload cannot make it an infinity).
+EUROLLM_AVX512BF16 inline void split3(__m512 x, __m512i (&t)[3]) {
+    const __m512i bits = _mm512_castps_si512(x), top = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    const __m512i exp = _mm512_set1_epi32(0x7f800000);
+    const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, exp), exp);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)), exp);
+    t[0] = _mm512_and_si512(_mm512_mask_or_epi32(bits, nan, bits, _mm512_set1_epi32(0x00400000)), top);
+    const __m512 r = _mm512_maskz_sub_ps(finite, x, _mm512_castsi512_ps(t[0]));
+    t[1] = _mm512_and_si512(_mm512_castps_si512(r), top);
+    t[2] = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(t[1])));
+}
+
+// Word j of _mm512_permutex2var_epi16(a, kUpperHalves, b) = the upper half of 32-bit word j of the
+// concatenated pair (a, b): 32 bf16 out of two vectors of f32 bit patterns.
+alignas(64) constexpr uint16_t kUpperHalves[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+                                                   33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+
 // pack_forward's layout for f16 weights, as two panels (hi, then lo pstride words later): each
-// weight, exact in f32, is split into bf16 terms w = hi + lo exactly (hi keeps the top 8 of its 11
-// significand bits, lo the other 3; infinities and NaNs go whole into hi). Elements past K are zeros.
+// weight, exact in f32, is split by split3, whose first two terms hold it whole (hi the top 8 of
+// its 11 significand bits, the second term the other 3; the third is zero). Elements past K are
+// zeros.
 EUROLLM_AVX512BF16 void pack_forward_f16(const uint16_t *w, int64_t K, int64_t k0, int64_t steps, int64_t j0,
                                          int64_t nc, uint32_t *panel, int64_t pstride) {
-    alignas(64) static constexpr uint16_t upper[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
-                                                       23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
-                                                       45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
-    const __m512i idx = _mm512_load_si512(upper), top = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
-    const __m512i exp = _mm512_set1_epi32(0x7f800000);
+    const __m512i idx = _mm512_load_si512(kUpperHalves);
     const int64_t groups = (nc + 31) / 32;
     for (int64_t g = 0; g < groups; ++g)
         for (int64_t s = 0; s < steps; ++s)
@@ -180,18 +198,11 @@ EUROLLM_AVX512BF16 void pack_forward_f16(const uint16_t *w, int64_t K, int64_t k
                         continue;
                     }
                     const __m512i h = _mm512_maskz_loadu_epi16(elems, w + (j0 + col + j) * K + e0);
-                    __m512 x[2] = {_mm512_cvtph_ps(_mm512_castsi512_si256(h)),
-                                   _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1))};
-                    __m512i xh[2], xl[2];
-                    for (int v = 0; v < 2; ++v) {
-                        const __m512i bits = _mm512_castps_si512(x[v]);
-                        const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, exp), exp);
-                        // cvtph gives quiet NaNs, so truncating a NaN's payload keeps it a NaN.
-                        xh[v] = _mm512_and_si512(bits, top);
-                        xl[v] = _mm512_castps_si512(_mm512_maskz_sub_ps(finite, x[v], _mm512_castsi512_ps(xh[v])));
-                    }
-                    hi[j] = _mm512_permutex2var_epi16(xh[0], idx, xh[1]);
-                    lo[j] = _mm512_permutex2var_epi16(xl[0], idx, xl[1]);
+                    __m512i x0[3], x1[3];
+                    split3(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), x0);
+                    split3(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), x1);
+                    hi[j] = _mm512_permutex2var_epi16(x0[0], idx, x1[0]);
+                    lo[j] = _mm512_permutex2var_epi16(x0[1], idx, x1[1]);
                 }
                 transpose16(hi);
                 transpose16(lo);
@@ -237,32 +248,22 @@ EUROLLM_AMX void amx_panel(const uint16_t *a, int64_t lda, int64_t n16, int64_t 
                     _tile_loadd(3, c + 16 * kPanelCols + 16, ldc);
                 }
             }
-            if (two) {
-                for (int64_t s = 0; s < steps; ++s)
-                    for (int u = 0; u < TB; ++u) {
-                        _tile_loadd(6, bp + u * pstride + s * 512, 64);
-                        _tile_loadd(7, bp + u * pstride + s * 512 + 256, 64);
-                        for (int t = 0; t < TA; ++t) {
-                            _tile_loadd(4, ar + (s * TA + t) * 512, 64);
+            // `two` is the same for the whole block: the branch costs nothing next to the tile products.
+            for (int64_t s = 0; s < steps; ++s)
+                for (int u = 0; u < TB; ++u) {
+                    _tile_loadd(6, bp + u * pstride + s * 512, 64);
+                    _tile_loadd(7, bp + u * pstride + s * 512 + 256, 64);
+                    for (int t = 0; t < TA; ++t) {
+                        _tile_loadd(4, ar + (s * TA + t) * 512, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 4, 7);
+                        if (two) {
                             _tile_loadd(5, ar + block + (s * TA + t) * 512, 64);
-                            _tile_dpbf16ps(0, 4, 6);
-                            _tile_dpbf16ps(1, 4, 7);
                             _tile_dpbf16ps(2, 5, 6);
                             _tile_dpbf16ps(3, 5, 7);
                         }
                     }
-            } else {
-                for (int64_t s = 0; s < steps; ++s)
-                    for (int u = 0; u < TB; ++u) {
-                        _tile_loadd(6, bp + u * pstride + s * 512, 64);
-                        _tile_loadd(7, bp + u * pstride + s * 512 + 256, 64);
-                        for (int t = 0; t < TA; ++t) {
-                            _tile_loadd(4, ar + (s * TA + t) * 512, 64);
-                            _tile_dpbf16ps(0, 4, 6);
-                            _tile_dpbf16ps(1, 4, 7);
-                        }
-                    }
-            }
+                }
             _tile_stored(0, c, ldc);
             _tile_stored(1, c + 16, ldc);
             if (two) {
@@ -342,20 +343,13 @@ EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack
     return true;
 }
 
-// The exact split of 16 floats into three bf16 terms, each in the upper half of a 32-bit word:
-// x = hi + mid + lo exactly. Truncation, not rounding: hi keeps x's top 8 significand bits, so
-// x - hi is exact and holds the other 16, of which mid keeps the top 8 and lo the rest (so lo's
-// low 16 bits are zero), and no term can overflow to infinity. Infinities and NaNs go whole into
-// hi (a NaN keeps its quiet bit, so truncating its payload cannot make it an infinity).
-EUROLLM_AVX512BF16 inline void split3(__m512 x, __m512i (&t)[3]) {
-    const __m512i bits = _mm512_castps_si512(x), top = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
-    const __m512i exp = _mm512_set1_epi32(0x7f800000);
-    const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, exp), exp);
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)), exp);
-    t[0] = _mm512_and_si512(_mm512_mask_or_epi32(bits, nan, bits, _mm512_set1_epi32(0x00400000)), top);
-    const __m512 r = _mm512_maskz_sub_ps(finite, x, _mm512_castsi512_ps(t[0]));
-    t[1] = _mm512_and_si512(_mm512_castps_si512(r), top);
-    t[2] = _mm512_castps_si512(_mm512_sub_ps(r, _mm512_castsi512_ps(t[1])));
+// dst[0, count) = bf16(x[0, count)), rounded to nearest even, 32 at a time.
+EUROLLM_AVX512BF16 void round_row(const float *x, int64_t count, uint16_t *dst) {
+    for (int64_t e = 0; e < count; e += 32) {
+        const __mmask16 lo = tail_mask16(count - e), hi = tail_mask16(count - e - 16);
+        const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + e + 16), _mm512_maskz_loadu_ps(lo, x + e));
+        _mm512_mask_storeu_epi16(dst + e, static_cast<__mmask32>(lo) | (static_cast<__mmask32>(hi) << 16), (__m512i)v);
+    }
 }
 
 // split3 of x[0, count) into three arrays of bf16 terms.
@@ -379,11 +373,7 @@ EUROLLM_AVX512BF16 void prepare_tiles(const float *a, int64_t lda, int64_t n, in
                                       uint16_t *out) {
     const int64_t kp = round_up(width, 32);
     const int64_t end = i1 == n ? round_up(n, 16) : i1;
-    // Word j of the result = the upper half of word j of the concatenated pair of vectors.
-    alignas(64) static constexpr uint16_t upper[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
-                                                       23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
-                                                       45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
-    const __m512i idx = _mm512_load_si512(upper);
+    const __m512i idx = _mm512_load_si512(kUpperHalves);
     for (int64_t i = i0; i < end; ++i) {
         uint16_t *row = out + (i / 16) * 16 * T * kp + (i % 16) * 32;
         for (int64_t c = 0; c < kp; c += 32) {
@@ -408,26 +398,40 @@ EUROLLM_AVX512BF16 void prepare_tiles(const float *a, int64_t lda, int64_t n, in
     }
 }
 
-// amx_product's plain loops, for when its scratch cannot be allocated (slow, but never wrong). W
-// may be w_terms bf16 terms, term_stride elements apart.
-void scalar_from_tiles(bool forward, int terms, const uint16_t *a, int64_t n, int64_t K, const uint16_t *w,
-                       int64_t ldw, const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo,
-                       bool accumulate, int w_terms = 1, int64_t term_stride = 0) {
+// amx_product's plain loops, for when its scratch cannot be allocated (slow, but never wrong):
+// out[i, c] (+)= sum_q a[i, q] * weight(c, q) (+ bias[c]), a in tile order with `terms` terms.
+template <class Weight>
+void scalar_from_tiles(int terms, const uint16_t *a, int64_t n, int64_t K, const Weight &weight, const float *bias,
+                       int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
     const int64_t kp = round_up(K, 32);
     for (int64_t i = 0; i < n; ++i)
         for (int64_t c = c0; c < c1; ++c) {
             float acc = bias ? bias[c] : 0.0f;
             for (int64_t q = 0; q < K; ++q) {
                 const uint16_t *e = a + (i / 16) * 16 * terms * kp + terms * (q / 32) * 512 + (i % 16) * 32 + q % 32;
-                float x = 0.0f, wv = 0.0f;  // exact: the terms' significands do not overlap
+                float x = 0.0f;  // exact: the terms' significands do not overlap
                 for (int t = terms - 1; t >= 0; --t) x += kmath::bf16_to_f32(e[t * 512]);
-                for (int u = w_terms - 1; u >= 0; --u)
-                    wv += kmath::bf16_to_f32(w[u * term_stride + (forward ? c * K + q : q * ldw + c)]);
-                acc += x * wv;
+                acc += x * weight(c, q);
             }
             out[i * ldo + c] = accumulate ? out[i * ldo + c] + acc : acc;
         }
 }
+
+// W's value at (output column c, reduction index q) for the fallback: bf16 [c, q] (forward) or
+// [q, c] (backward, row stride ldw), summed over w_terms terms term_stride elements apart.
+struct bf16_weight {
+    const uint16_t *w;
+    int64_t K, ldw;
+    bool forward;
+    int w_terms = 1;
+    int64_t term_stride = 0;
+    float operator()(int64_t c, int64_t q) const {
+        float v = 0.0f;  // exact, as for the activations
+        for (int u = w_terms - 1; u >= 0; --u)
+            v += kmath::bf16_to_f32(w[u * term_stride + (forward ? c * K + q : q * ldw + c)]);
+        return v;
+    }
+};
 
 // ---- AVX512-BF16 (no AMX): the backward as 6 x 64 register tiles of vdpbf16ps ---------------------
 
@@ -535,7 +539,7 @@ void bf16_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, cons
             pack_forward(w, k, k0, steps, c, nc, panel);
         };
         if (!amx_product(a, n, k, pack, 1, bias, j0, j1, y, ldy, false))
-            scalar_from_tiles(true, 1, a, n, k, w, k, bias, j0, j1, y, ldy, false);
+            scalar_from_tiles(1, a, n, k, bf16_weight{w, k, k, true}, bias, j0, j1, y, ldy, false);
         return;
     }
 #endif
@@ -615,6 +619,13 @@ void exact_split(const float *x, int64_t count, uint16_t *t0, uint16_t *t1, uint
     (void)x, (void)count, (void)t0, (void)t1, (void)t2;
 }
 
+void round_bf16(const float *x, int64_t count, uint16_t *dst) {
+#if defined(__x86_64__)
+    if (have_bf16()) return round_row(x, count, dst);
+#endif
+    for (int64_t e = 0; e < count; ++e) dst[e] = kmath::f32_to_bf16(x[e]);
+}
+
 void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *w, const float *bias, int64_t j0,
                         int64_t j1, float *y, int64_t ldy, int w_terms, int64_t term_stride) {
     if (n <= 0 || j0 >= j1 || !exact_tiles_supported() || (w_terms != 1 && w_terms != 3)) return;
@@ -625,7 +636,8 @@ void exact_tiles_matmul(const void *prep, int64_t n, int64_t k, const uint16_t *
     };
     const bool done = w_terms == 3 ? amx_product<3, 3>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false)
                                    : amx_product<3, 1>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false);
-    if (!done) scalar_from_tiles(true, 3, a, n, k, w, k, bias, j0, j1, y, ldy, false, w_terms, term_stride);
+    if (!done)
+        scalar_from_tiles(3, a, n, k, bf16_weight{w, k, k, true, w_terms, term_stride}, bias, j0, j1, y, ldy, false);
 #else
     (void)prep, (void)k, (void)w, (void)bias, (void)y, (void)ldy, (void)term_stride;
 #endif
@@ -643,7 +655,8 @@ void exact_tiles_gemm_dx(const void *prep, int64_t n, int64_t m, const uint16_t 
     const bool done = w_terms == 3 ? amx_product<3, 3>(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate)
                                    : amx_product<3, 1>(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate);
     if (!done)
-        scalar_from_tiles(false, 3, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate, w_terms, term_stride);
+        scalar_from_tiles(3, a, n, m, bf16_weight{w, m, ldw, false, w_terms, term_stride}, nullptr, c0, c1, dx, ldx,
+                          accumulate);
 #else
     (void)prep, (void)m, (void)w, (void)ldw, (void)dx, (void)ldx, (void)accumulate, (void)term_stride;
 #endif
@@ -659,20 +672,10 @@ void f16_tiles_matmul(const void *prep, int terms, int64_t n, int64_t k, const u
     };
     const bool done = terms == 3 ? amx_product<3, 2>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false)
                                  : amx_product<1, 2>(a, n, k, pack, 1, bias, j0, j1, y, ldy, false);
-    if (done) return;
-    // No scratch for a panel: plain loops over the same values (slow, but never wrong).
-    const int64_t kp = round_up(k, 32);
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = j0; j < j1; ++j) {
-            float acc = bias ? bias[j] : 0.0f;
-            for (int64_t q = 0; q < k; ++q) {
-                const uint16_t *e = a + (i / 16) * 16 * terms * kp + terms * (q / 32) * 512 + (i % 16) * 32 + q % 32;
-                float x = 0.0f;
-                for (int t = terms - 1; t >= 0; --t) x += kmath::bf16_to_f32(e[t * 512]);
-                acc += x * kmath::f16_to_f32(w[j * k + q]);
-            }
-            y[i * ldy + j] = acc;
-        }
+    if (!done) {
+        const auto weight = [&](int64_t c, int64_t q) { return kmath::f16_to_f32(w[c * k + q]); };
+        scalar_from_tiles(terms, a, n, k, weight, bias, j0, j1, y, ldy, false);
+    }
 #else
     (void)prep, (void)k, (void)w, (void)bias, (void)y, (void)ldy;
 #endif
@@ -694,7 +697,7 @@ void gemm_dx_bf16(const float *dy, int64_t lddy, const void *prep, int64_t n, in
                 pack_backward(w, ldw, m, k0, steps, c, nc, panel);
             };
             if (!amx_product(a, n, m, pack, 1, nullptr, c0, c1, dx, ldx, accumulate))
-                scalar_from_tiles(false, 1, a, n, m, w, ldw, nullptr, c0, c1, dx, ldx, accumulate);
+                scalar_from_tiles(1, a, n, m, bf16_weight{w, m, ldw, false}, nullptr, c0, c1, dx, ldx, accumulate);
             return;
         }
         return backward_avx512(a, n, m, w, ldw, c0, c1, dx, ldx, accumulate);

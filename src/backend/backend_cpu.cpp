@@ -50,7 +50,7 @@ public:
     // way a row's last bits may differ between products of fewer and more than kTileRows rows.
     // f16 weights (f16 GGUF files) take the same tiles where the CPU has AMX, each weight split
     // exactly into two bf16 terms: exact products in EXACT precision, exact weights in BF16.
-    static constexpr int64_t kTileRows = 8;
+    static constexpr int64_t kTileRows = kernels::kTileMinRows;
     // q8_0 / q4_0 weights take the same tiles in BF16 precision, dequantized per panel (see
     // kernels_backward.h), from this many rows: the conversion costs the same whatever the row
     // count, so below it the integer kernels are faster (1.7B q8_0 prefill, 2 threads, tok/s

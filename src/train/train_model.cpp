@@ -224,12 +224,12 @@ int64_t train_model::count_targets(const int32_t *labels, int64_t B, int64_t T) 
 // ---- threaded products ----
 
 // Products through a bf16 matrix (a frozen base, or weights cast for the BF16 mode) take the tile
-// kernels: in BF16 precision always, in EXACT precision from 8 rows where the CPU has AMX (the
-// three-term split: products as exact as the f32 kernels', sums in another order; 6-8x their
-// speed at the 1.7B model's shapes, see backend_cpu.cpp).
+// kernels: in BF16 precision always, in EXACT precision from kTileMinRows rows where the CPU has
+// AMX (the three-term split: products as exact as the f32 kernels', sums in another order; 6-8x
+// their speed at the 1.7B model's shapes, see backend_cpu.cpp).
 bool train_model::takes_tiles(const tensor_ref &w, int64_t n) const {
     if (w.type != wtype::bf16) return false;
-    return cfg_.compute == precision::bf16 || (n >= 8 && kernels::exact_tiles_supported());
+    return cfg_.compute == precision::bf16 || (n >= kernels::kTileMinRows && kernels::exact_tiles_supported());
 }
 
 void train_model::mm(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) {
