@@ -321,10 +321,12 @@ enum class idot { maddubs, avxvnni };
 EUROLLM_Q_GROUP256(group_maddubs, EUROLLM_Q_AVX2, false)
 EUROLLM_Q_GROUP256(group_avxvnni, EUROLLM_Q_AVXVNNI, true)
 
-// ---- AMX: 16 activation rows x one group per tile step -------------------------------------------
-// Tiles 0/1: C (16 x 16 int32), 2/3: A (16 rows x 32 activation bytes), 4/5: B (8 x 64: the
-// block's chunks). Blocks alternate between the two sets so the next tdpbsud need not wait for
-// the previous block's scaling.
+// ---- AMX: 16 or 32 activation rows x one or two groups per call ----------------------------------
+// Tiles 0-3: C (16 x 16 int32), one per (row tile, group); 4/5: A (16 rows x 32 activation bytes);
+// 6/7: B (8 x 64: one block of a group as signed bytes). Each A and B tile load feeds two products
+// when the call is 2 x 2. The block's integer sums go to memory and are scaled there by the vector
+// units (the definition scales per block); the next block's tile products are issued before this
+// block's scaling so that the two units overlap.
 struct amx_config {
     uint8_t palette = 1, start_row = 0;
     uint8_t reserved[14] = {};
@@ -334,11 +336,9 @@ struct amx_config {
 
 EUROLLM_Q_AMX void amx_begin() {
     amx_config cfg;
-    for (int t = 0; t < 2; ++t) {
-        cfg.rows[t] = 16, cfg.colsb[t] = 64;
-        cfg.rows[2 + t] = 16, cfg.colsb[2 + t] = 32;
-        cfg.rows[4 + t] = 8, cfg.colsb[4 + t] = 64;
-    }
+    for (int t = 0; t < 4; ++t) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+    for (int t = 4; t < 6; ++t) cfg.rows[t] = 16, cfg.colsb[t] = 32;
+    for (int t = 6; t < 8; ++t) cfg.rows[t] = 8, cfg.colsb[t] = 64;
     // GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the
     // unused fields; the empty asm keeps the whole struct live.
     asm volatile("" : : "m"(cfg));
@@ -346,61 +346,90 @@ EUROLLM_Q_AMX void amx_begin() {
 }
 EUROLLM_Q_AMX void amx_end() { _tile_release(); }
 
-// Issue: the integer products of block B into C tile T (A tile TA, B tile TB: literal numbers, the
-// tile intrinsics paste them into the instruction text), stored to cbuf[T].
-#define EUROLLM_Q_AMX_ISSUE(T, TA, TB, B)                                                                   \
-    do {                                                                                                    \
-        const uint8_t *wb = grp + (B) * cb;                                                                 \
-        if constexpr (Q4) {                                                                                 \
-            const __m512i m = _mm512_set1_epi8(0x0F);                                                       \
-            for (int c = 0; c < 4; ++c) {                                                                   \
-                const __m512i v = _mm512_loadu_si512(wb + c * 64);                                          \
-                _mm512_store_si512(unpacked[T] + c * 64, _mm512_and_si512(v, m));                           \
-                _mm512_store_si512(unpacked[T] + (c + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), m)); \
-            }                                                                                               \
-            wb = unpacked[T];                                                                               \
-        }                                                                                                   \
-        _tile_zero(T);                                                                                      \
-        _tile_loadd(TA, x[B].qs, stride);                                                                   \
-        _tile_loadd(TB, wb, 64);                                                                            \
-        _tile_dpbsud(T, TA, TB);                                                                            \
-        _tile_stored(T, cbuf[T], 64);                                                                       \
-    } while (0)
-
-// Scale: block B's integer sums (cbuf[T]) into the 16 accumulators.
-#define EUROLLM_Q_AMX_SCALE(T, B)                                                                           \
-    do {                                                                                                    \
-        const __m512 dw = cvt_f16(sc + (B) * kGroupRows);                                                   \
-        _Pragma("GCC unroll 16") for (int r = 0; r < 16; ++r) {                                             \
-            const block_q8x &xb = x[r * kb + (B)];                                                          \
-            const __m512i iv = _mm512_sub_epi32(_mm512_load_si512(cbuf[T] + r * 16), _mm512_set1_epi32(xb.bias)); \
-            acc[r] = _mm512_fmadd_ps(cvt_i32(iv), _mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), acc[r]);         \
-        }                                                                                                   \
-    } while (0)
-
-// The next block's tile products are issued before this block's scaling, so the AMX unit works
-// while the vector units scale (two C tiles, alternating).
+// Block b's packed bytes (q + 128 for q8_0, nibble pairs for q4_0) as the signed values of one B
+// tile, so that tdpbssd needs no per-row offset correction afterwards (one pass per B tile instead
+// of one subtraction per C row).
 template <bool Q4>
-EUROLLM_Q_AMX void group_amx16(const block_q8x *x, int64_t kb, const uint8_t *grp, float *out) {
-    constexpr int64_t cb = chunk_bytes(Q4);
-    const uint16_t *sc = group_scales(grp, Q4, kb);
-    const int64_t stride = kb * static_cast<int64_t>(sizeof(block_q8x));
-    alignas(64) int32_t cbuf[2][256];
-    alignas(64) uint8_t unpacked[2][512];
-    __m512 acc[16];
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
-    EUROLLM_Q_AMX_ISSUE(0, 2, 4, 0);
-    int64_t b = 0;
-    for (; b + 2 <= kb; b += 2) {
-        EUROLLM_Q_AMX_ISSUE(1, 3, 5, b + 1);
-        EUROLLM_Q_AMX_SCALE(0, b);
-        if (b + 2 < kb) EUROLLM_Q_AMX_ISSUE(0, 2, 4, b + 2);
-        EUROLLM_Q_AMX_SCALE(1, b + 1);
+EUROLLM_Q_AMX inline void signed_block(const uint8_t *wb, uint8_t *dst) {
+    if constexpr (Q4) {
+        const __m512i m = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+        for (int c = 0; c < 4; ++c) {
+            const __m512i v = _mm512_loadu_si512(wb + c * 64);
+            const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+            _mm512_store_si512(dst + c * 64, _mm512_sub_epi8(lo, eight));
+            _mm512_store_si512(dst + (c + 4) * 64, _mm512_sub_epi8(hi, eight));
+        }
+    } else {
+        const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+        for (int c = 0; c < 8; ++c)
+            _mm512_store_si512(dst + c * 64, _mm512_xor_si512(_mm512_loadu_si512(wb + c * 64), flip));
     }
-    if (b < kb) EUROLLM_Q_AMX_SCALE(0, b);  // odd kb: issued by the last pass
+}
+
+// Block B's signed weights into wbuf[S], one iteration before the tile loads read them: a tile
+// load of bytes still in the store buffer waits for them to reach the cache.
+#define EUROLLM_Q_AMX_PREPARE(B, S)                                                                         \
+    do {                                                                                                    \
+        signed_block<Q4>(g0 + (B) * cb, wbuf[S][0]);                                                        \
+        if constexpr (GT > 1) signed_block<Q4>(g1 + (B) * cb, wbuf[S][1]);                                  \
+    } while (0)
+
+// Issue block B's products (weights in wbuf[S]) into cbuf[S]. The tile unit runs in order: all
+// products are issued before the first store, which waits for its product's latency.
+#define EUROLLM_Q_AMX_ISSUE(B, S)                                                                           \
+    do {                                                                                                    \
+        _tile_loadd(6, wbuf[S][0], 64);                                                                     \
+        if constexpr (GT > 1) _tile_loadd(7, wbuf[S][1], 64);                                               \
+        _tile_loadd(4, x[B].qs, stride);                                                                    \
+        if constexpr (RT > 1) _tile_loadd(5, x[16 * kb + (B)].qs, stride);                                  \
+        _tile_zero(0);                                                                                      \
+        _tile_dpbssd(0, 4, 6);                                                                              \
+        if constexpr (GT > 1) { _tile_zero(1); _tile_dpbssd(1, 4, 7); }                                     \
+        if constexpr (RT > 1) { _tile_zero(2); _tile_dpbssd(2, 5, 6); }                                     \
+        if constexpr (RT > 1 && GT > 1) { _tile_zero(3); _tile_dpbssd(3, 5, 7); }                           \
+        _tile_stored(0, cbuf[S][0], 64);                                                                    \
+        if constexpr (GT > 1) _tile_stored(1, cbuf[S][1], 64);                                              \
+        if constexpr (RT > 1) _tile_stored(2, cbuf[S][2], 64);                                              \
+        if constexpr (RT > 1 && GT > 1) _tile_stored(3, cbuf[S][3], 64);                                   \
+    } while (0)
+
+// out[r][16 g + c] (row stride 32) accumulates block b's sums from cbuf[s], as the definition does.
+template <int RT, int GT>
+EUROLLM_Q_AMX inline void scale_block(const int32_t (*cbuf)[256], const block_q8x *x, int64_t kb, int64_t b,
+                                      const uint16_t *const *sc, float *out) {
+    for (int g = 0; g < GT; ++g) {
+        const __m512 dw = cvt_f16(sc[g] + b * kGroupRows);
+        for (int t = 0; t < RT; ++t) {
 #pragma GCC unroll 16
-    for (int r = 0; r < 16; ++r) _mm512_storeu_ps(out + r * kGroupRows, acc[r]);
+            for (int r = 0; r < 16; ++r) {
+                const float d = x[(16 * t + r) * kb + b].d;
+                float *o = out + (16 * t + r) * 32 + 16 * g;
+                const __m512 f = cvt_i32(_mm512_load_si512(cbuf[2 * t + g] + r * 16));
+                _mm512_store_ps(o, _mm512_fmadd_ps(f, _mm512_mul_ps(dw, _mm512_set1_ps(d)), _mm512_load_ps(o)));
+            }
+        }
+    }
+}
+
+// Rows [0, 16 RT) of x against groups g0 (and g1 when GT = 2): out[r][c], row stride 32, 64-byte
+// aligned.
+template <bool Q4, int RT, int GT>
+EUROLLM_Q_AMX void groups_amx(const block_q8x *x, int64_t kb, const uint8_t *g0, const uint8_t *g1, float *out) {
+    constexpr int64_t cb = chunk_bytes(Q4);
+    const uint16_t *const sc[2] = {group_scales(g0, Q4, kb), GT > 1 ? group_scales(g1, Q4, kb) : nullptr};
+    const int64_t stride = kb * static_cast<int64_t>(sizeof(block_q8x));
+    alignas(64) int32_t cbuf[2][4][256];
+    alignas(64) uint8_t wbuf[2][2][512];
+    for (int r = 0; r < 16 * RT; ++r)
+        for (int g = 0; g < GT; ++g) _mm512_store_ps(out + r * 32 + 16 * g, _mm512_setzero_ps());
+    EUROLLM_Q_AMX_PREPARE(0, 0);
+    if (kb > 1) EUROLLM_Q_AMX_PREPARE(1, 1);
+    EUROLLM_Q_AMX_ISSUE(0, 0);
+    for (int64_t b = 0; b < kb; ++b) {
+        if (b + 1 < kb) EUROLLM_Q_AMX_ISSUE(b + 1, (b + 1) & 1);
+        if (b + 2 < kb) EUROLLM_Q_AMX_PREPARE(b + 2, b & 1);
+        scale_block<RT, GT>(cbuf[b & 1], x, kb, b, sc, out);
+    }
 }
 
 // rx in [1, RX] -> the register kernel for exactly rx rows.
@@ -429,7 +458,7 @@ struct k_maddubs {
 struct group_kernels {
     group_fn rows = nullptr;  // 1..max_rows activation rows
     int max_rows = 1;
-    bool amx = false;         // group_amx16 for whole tiles of 16 rows
+    bool amx = false;         // groups_amx for whole tiles of 16 rows
 };
 
 template <bool Q4>
@@ -443,18 +472,21 @@ group_kernels pick_kernels() {
     return {group_scalar_fn<Q4>, 4, false};
 }
 
-// Output columns [j0, j1) for all n rows, group by group: each group (packed, or packed here from
-// the canonical rows) is read once per block of activation rows that fits in L2.
+// Output columns [j0, j1) for all n rows, two groups at a time on AMX, else one: each group
+// (packed, or packed here from the canonical rows) is read once per block of activation rows that
+// fits in L2.
 template <bool Q4>
 void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *canonical, const uint8_t *packed,
                   int64_t rows, const float *bias, int64_t j0, int64_t j1, float *y, int64_t ldy) {
     static const group_kernels ks = pick_kernels<Q4>();
     const int64_t gb = group_bytes(Q4, kb);
+    const bool amx = ks.amx && n >= kGroupRows;
+    const int max_groups = amx ? 2 : 1;
     thread_local aligned_buffer scratch;
     uint8_t *own = nullptr;
     if (!packed) {
-        own = static_cast<uint8_t *>(scratch.get(static_cast<size_t>(gb)));
-        if (!own) {  // no memory for one group: the definition straight from the canonical rows
+        own = static_cast<uint8_t *>(scratch.get(static_cast<size_t>(max_groups * gb)));
+        if (!own) {  // no memory for the groups: the definition straight from the canonical rows
             for (int64_t j = j0; j < j1; ++j)
                 for (int64_t i = 0; i < n; ++i) {
                     float acc = 0.0f;
@@ -477,42 +509,57 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
             return;
         }
     }
-    const bool amx = ks.amx && n >= kGroupRows;
 #if defined(__x86_64__)
     if (amx) amx_begin();
 #endif
-    // Activation rows per pass: about 1 MiB of blocks, whole tiles of 16.
-    const int64_t ib = std::max<int64_t>(kGroupRows, (1024 * 1024 / (kb * 40)) / kGroupRows * kGroupRows);
-    alignas(64) float out[kGroupRows * kGroupRows];
+    // Activation rows per pass: about 1 MiB of blocks, whole pairs of 16-row tiles.
+    constexpr int64_t tile_pair = 2 * kGroupRows;
+    const int64_t ib = std::max<int64_t>(tile_pair, (1024 * 1024 / (kb * 40)) / tile_pair * tile_pair);
+    alignas(64) float out[2 * kGroupRows * 2 * kGroupRows];
     for (int64_t i0 = 0; i0 < n; i0 += ib) {
         const int64_t i1 = std::min(n, i0 + ib);
-        for (int64_t g = j0 / kGroupRows; g * kGroupRows < j1; ++g) {
+        for (int64_t g = j0 / kGroupRows; g * kGroupRows < j1;) {
+            const int gt = (max_groups > 1 && (g + 1) * kGroupRows < j1) ? 2 : 1;
             const uint8_t *grp = packed ? packed + g * gb : own;
-            if (!packed) pack_group(canonical, Q4, rows, kb, g, own);
-            const int64_t c0 = std::max(j0, g * kGroupRows), c1 = std::min(j1, (g + 1) * kGroupRows);
-            auto write = [&](int64_t i, int rx) {  // out holds columns g * 16 .. g * 16 + 15
+            if (!packed)
+                for (int t = 0; t < gt; ++t) pack_group(canonical, Q4, rows, kb, g + t, own + t * gb);
+            // Rows [i, i + rx) of o (row stride ldo) hold the columns of groups g + t .. g + t + groups - 1.
+            auto write = [&](int64_t i, int rx, const float *o, int64_t ldo, int t, int groups) {
+                const int64_t base = (g + t) * kGroupRows;
+                const int64_t c0 = std::max(j0, base), c1 = std::min(j1, base + groups * kGroupRows);
                 for (int r = 0; r < rx; ++r) {
                     float *yr = y + (i + r) * ldy;
-                    const float *o = out + r * kGroupRows;
-                    for (int64_t c = c0; c < c1; ++c) {
-                        const float v = o[c - g * kGroupRows];
-                        yr[c] = bias ? v + bias[c] : v;
-                    }
+                    const float *orow = o + r * ldo - base;
+                    if (!bias) std::memcpy(yr + c0, orow + c0, static_cast<size_t>(c1 - c0) * sizeof(float));
+                    else
+                        for (int64_t c = c0; c < c1; ++c) yr[c] = orow[c] + bias[c];
                 }
             };
             int64_t i = i0;
 #if defined(__x86_64__)
-            if (amx)
-                for (; i + kGroupRows <= i1; i += kGroupRows) {
-                    group_amx16<Q4>(x + i * kb, kb, grp, out);
-                    write(i, kGroupRows);
+            if (amx) {
+                const uint8_t *next = grp + gb;
+                for (; i + 2 * kGroupRows <= i1; i += 2 * kGroupRows) {
+                    if (gt == 2) groups_amx<Q4, 2, 2>(x + i * kb, kb, grp, next, out);
+                    else groups_amx<Q4, 2, 1>(x + i * kb, kb, grp, next, out);
+                    write(i, 2 * kGroupRows, out, 2 * kGroupRows, 0, gt);
                 }
+                if (i + kGroupRows <= i1) {
+                    if (gt == 2) groups_amx<Q4, 1, 2>(x + i * kb, kb, grp, next, out);
+                    else groups_amx<Q4, 1, 1>(x + i * kb, kb, grp, next, out);
+                    write(i, kGroupRows, out, 2 * kGroupRows, 0, gt);
+                    i += kGroupRows;
+                }
+            }
 #endif
             for (; i < i1; i += ks.max_rows) {
                 const int rx = static_cast<int>(std::min<int64_t>(ks.max_rows, i1 - i));
-                ks.rows(x + i * kb, kb, rx, grp, out);
-                write(i, rx);
+                for (int t = 0; t < gt; ++t) {
+                    ks.rows(x + i * kb, kb, rx, grp + t * gb, out);
+                    write(i, rx, out, kGroupRows, t, 1);
+                }
             }
+            g += gt;
         }
     }
 #if defined(__x86_64__)
