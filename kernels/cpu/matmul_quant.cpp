@@ -432,6 +432,22 @@ EUROLLM_Q_AMX void groups_amx(const block_q8x *x, int64_t kb, const uint8_t *g0,
     }
 }
 
+// Rows [0, rows) of out (row stride 32) to y (row stride ldy), columns [lo, hi) of the 32-column
+// window, plus bias[c] where given.
+EUROLLM_Q_AMX void store_window(const float *out, int rows, int lo, int hi, const float *bias, float *y, int64_t ldy) {
+    for (int h = 0; h < 2; ++h) {
+        const int a = std::max(lo, 16 * h), b = std::min(hi, 16 * h + 16);
+        if (a >= b) continue;
+        const auto m = static_cast<__mmask16>(((1u << (b - a)) - 1) << (a - 16 * h));
+        const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + 16 * h) : _mm512_setzero_ps();
+        for (int r = 0; r < rows; ++r) {
+            __m512 v = _mm512_load_ps(out + r * 32 + 16 * h);
+            if (bias) v = _mm512_add_ps(v, bv);
+            _mm512_mask_storeu_ps(y + r * ldy + 16 * h, m, v);
+        }
+    }
+}
+
 // rx in [1, RX] -> the register kernel for exactly rx rows.
 template <bool Q4, int R, template <bool, int> class K>
 struct rows_dispatch {
@@ -523,31 +539,33 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
             const uint8_t *grp = packed ? packed + g * gb : own;
             if (!packed)
                 for (int t = 0; t < gt; ++t) pack_group(canonical, Q4, rows, kb, g + t, own + t * gb);
-            // Rows [i, i + rx) of o (row stride ldo) hold the columns of groups g + t .. g + t + groups - 1.
-            auto write = [&](int64_t i, int rx, const float *o, int64_t ldo, int t, int groups) {
+            // Rows [i, i + rx) of o (row stride 16) hold the columns of group g + t.
+            auto write = [&](int64_t i, int rx, const float *o, int t) {
                 const int64_t base = (g + t) * kGroupRows;
-                const int64_t c0 = std::max(j0, base), c1 = std::min(j1, base + groups * kGroupRows);
+                const int64_t c0 = std::max(j0, base), c1 = std::min(j1, base + kGroupRows);
                 for (int r = 0; r < rx; ++r) {
                     float *yr = y + (i + r) * ldy;
-                    const float *orow = o + r * ldo - base;
-                    if (!bias) std::memcpy(yr + c0, orow + c0, static_cast<size_t>(c1 - c0) * sizeof(float));
-                    else
-                        for (int64_t c = c0; c < c1; ++c) yr[c] = orow[c] + bias[c];
+                    const float *orow = o + r * kGroupRows - base;
+                    for (int64_t c = c0; c < c1; ++c) yr[c] = bias ? orow[c] + bias[c] : orow[c];
                 }
             };
             int64_t i = i0;
 #if defined(__x86_64__)
             if (amx) {
                 const uint8_t *next = grp + gb;
+                const int64_t base = g * kGroupRows;
+                const int lo = static_cast<int>(std::max(j0, base) - base);
+                const int hi = static_cast<int>(std::min(j1, base + gt * kGroupRows) - base);
+                const float *bias_w = bias ? bias + base : nullptr;
                 for (; i + 2 * kGroupRows <= i1; i += 2 * kGroupRows) {
                     if (gt == 2) groups_amx<Q4, 2, 2>(x + i * kb, kb, grp, next, out);
                     else groups_amx<Q4, 2, 1>(x + i * kb, kb, grp, next, out);
-                    write(i, 2 * kGroupRows, out, 2 * kGroupRows, 0, gt);
+                    store_window(out, 2 * kGroupRows, lo, hi, bias_w, y + i * ldy + base, ldy);
                 }
                 if (i + kGroupRows <= i1) {
                     if (gt == 2) groups_amx<Q4, 1, 2>(x + i * kb, kb, grp, next, out);
                     else groups_amx<Q4, 1, 1>(x + i * kb, kb, grp, next, out);
-                    write(i, kGroupRows, out, 2 * kGroupRows, 0, gt);
+                    store_window(out, kGroupRows, lo, hi, bias_w, y + i * ldy + base, ldy);
                     i += kGroupRows;
                 }
             }
@@ -556,7 +574,7 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
                 const int rx = static_cast<int>(std::min<int64_t>(ks.max_rows, i1 - i));
                 for (int t = 0; t < gt; ++t) {
                     ks.rows(x + i * kb, kb, rx, grp + t * gb, out);
-                    write(i, rx, out, kGroupRows, t, 1);
+                    write(i, rx, out, t);
                 }
             }
             g += gt;

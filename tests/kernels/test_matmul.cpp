@@ -182,6 +182,16 @@ TEST_P(QuantMatmul, EqualsTheDefinitionBitForBit) {
         matmul_packed(prep.data(), s.n, s.k, packed.data(), wt, bias_v.data(), 16, s.m, y.data(), s.m);
         for (size_t e = 0; e < y.size(); ++e)
             ASSERT_EQ(y[e], want[e]) << "packed n=" << s.n << " m=" << s.m << " k=" << s.k << " at " << e;
+        // A column range inside groups: the columns outside it are left as they were.
+        const int64_t lo = 3, hi = std::min<int64_t>(s.m, 21);
+        std::vector<float> part(size_t(s.n * s.m), NAN);
+        matmul_packed(prep.data(), s.n, s.k, packed.data(), wt, bias_v.data(), lo, hi, part.data(), s.m);
+        for (int64_t i = 0; i < s.n; ++i)
+            for (int64_t j = 0; j < s.m; ++j) {
+                const size_t e = size_t(i * s.m + j);
+                if (j >= lo && j < hi) ASSERT_EQ(part[e], want[e]) << "range n=" << s.n << " at " << e;
+                else ASSERT_TRUE(std::isnan(part[e])) << "written outside the range at " << e;
+            }
         const size_t row_bytes = matmul_prep_bytes(wt, 1, s.k);
         for (int64_t i = 0; i < s.n; i += 7) {
             std::vector<float> one(size_t(s.m), NAN);
