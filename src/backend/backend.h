@@ -19,6 +19,17 @@ public:
 
     // y[n, w.rows] = x[n, w.cols] * w^T (+ bias)
     virtual void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) = 0;
+    // Several products of one input (q, k and v; gate and up): y_i = x * w_i^T (+ bias_i), every
+    // w_i with x's width. A backend may convert x once for all of them; by default they run one by
+    // one.
+    struct product {
+        const tensor_ref *w;
+        const float *bias;
+        float *y;
+    };
+    virtual void matmuls(const float *x, int64_t n, const product *ps, size_t count) {
+        for (size_t i = 0; i < count; ++i) matmul(x, n, *ps[i].w, ps[i].bias, ps[i].y);
+    }
     // out[n, table.cols] = rows ids of table (ids already validated)
     virtual void embedding(const int32_t *ids, int64_t n, const tensor_ref &table, float *out) = 0;
     // out[n, dim] = rms_norm(x) * w; out may alias x

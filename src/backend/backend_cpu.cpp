@@ -21,23 +21,25 @@ public:
     const char *name() const override { return "cpu"; }
 
     void matmul(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) override {
-        const int64_t m = w.rows, k = w.cols;
-        if (takes_tiles(w, n)) return matmul_bf16_tiles(x, n, w, bias, y);
-        // The activations are converted once (to the form the weight type's kernel consumes) ...
-        void *prep = prep_.get(kernels::matmul_prep_bytes(w.type, n, k, precision_));
-        if (!prep) throw std::bad_alloc();
-        pool_.parallel_for(n, std::max<int64_t>(1, n / (pool_.size() * 4)), [&](int64_t i0, int64_t i1) {
-            kernels::matmul_prepare(x, k, w.type, i0, i1, prep, precision_);
-        });
-        // ... then the output columns (weight rows) are split so each weight byte is read by one
-        // thread. Decode takes small chunks for balance; prefill large ones, since each chunk
-        // streams the activation blocks past its weight rows once more.
-        const int64_t chunks = pool_.size() * (n == 1 ? 16 : 4);
-        const int64_t grain = std::max<int64_t>(16, (m / chunks + 15) / 16 * 16);
-        pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
-            if (w.packed) kernels::matmul_packed(prep, n, k, w.packed, w.type, bias, j0, j1, y, m);
-            else kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m, precision_);
-        });
+        const product p{&w, bias, y};
+        matmuls(x, n, &p, 1);
+    }
+
+    // The activations are converted once per run of products that take them in the same form (the
+    // tile kernels' terms, or the form the weight type's kernel consumes), then each product's
+    // output columns are split over the threads.
+    void matmuls(const float *x, int64_t n, const product *ps, size_t count) override {
+        for (size_t i = 0; i < count;) {
+            const input_form f = form_of(*ps[i].w, n);
+            const int64_t k = ps[i].w->cols;
+            size_t j = i + 1;
+            while (j < count && form_of(*ps[j].w, n) == f && ps[j].w->cols == k) ++j;
+            const void *prep = prepare(x, n, k, f);
+            for (; i < j; ++i) {
+                if (f.tiles) multiply_tiles(prep, n, *ps[i].w, ps[i].bias, ps[i].y);
+                else multiply(prep, n, *ps[i].w, ps[i].bias, ps[i].y);
+            }
+        }
     }
 
     // Products of 8 rows or more through bf16 weights go through the tile kernels, which use AMX
@@ -63,14 +65,45 @@ public:
         if (exact()) return false;
         return w.packed && n >= kQuantTileRows && kernels::bf16_packed_supported(w.type);
     }
-    void matmul_bf16_tiles(const float *x, int64_t n, const tensor_ref &w, const float *bias, float *y) {
-        const int64_t m = w.rows, k = w.cols;
-        void *prep = prep_.get(exact() ? kernels::exact_tiles_prep_bytes(n, k) : kernels::bf16_prep_bytes(n, k));
+
+    // The form a product takes its activations in: the tiles' (one form for every weight type they
+    // take), or the one of the weight type's kernel.
+    struct input_form {
+        bool tiles;
+        wtype type;
+        bool operator==(const input_form &o) const { return tiles == o.tiles && (tiles || type == o.type); }
+    };
+    input_form form_of(const tensor_ref &w, int64_t n) const { return {takes_tiles(w, n), w.type}; }
+
+    const void *prepare(const float *x, int64_t n, int64_t k, input_form f) {
+        const size_t bytes = !f.tiles ? kernels::matmul_prep_bytes(f.type, n, k, precision_)
+                             : exact() ? kernels::exact_tiles_prep_bytes(n, k)
+                                       : kernels::bf16_prep_bytes(n, k);
+        void *prep = prep_.get(bytes);
         if (!prep) throw std::bad_alloc();
         pool_.parallel_for(n, std::max<int64_t>(1, n / (pool_.size() * 4)), [&](int64_t i0, int64_t i1) {
-            if (exact()) kernels::exact_tiles_prepare(x, k, n, k, i0, i1, prep);
+            if (!f.tiles) kernels::matmul_prepare(x, k, f.type, i0, i1, prep, precision_);
+            else if (exact()) kernels::exact_tiles_prepare(x, k, n, k, i0, i1, prep);
             else kernels::bf16_prepare(x, k, n, k, i0, i1, prep);
         });
+        return prep;
+    }
+
+    // The output columns (weight rows) are split so each weight byte is read by one thread. Decode
+    // takes small chunks for balance; prefill large ones, since each chunk streams the activation
+    // blocks past its weight rows once more.
+    void multiply(const void *prep, int64_t n, const tensor_ref &w, const float *bias, float *y) {
+        const int64_t m = w.rows, k = w.cols;
+        const int64_t chunks = pool_.size() * (n == 1 ? 16 : 4);
+        const int64_t grain = std::max<int64_t>(16, (m / chunks + 15) / 16 * 16);
+        pool_.parallel_for(m, grain, [&](int64_t j0, int64_t j1) {
+            if (w.packed) kernels::matmul_packed(prep, n, k, w.packed, w.type, bias, j0, j1, y, m);
+            else kernels::matmul_prepared(prep, n, k, w.data, w.type, bias, j0, j1, y, m, precision_);
+        });
+    }
+
+    void multiply_tiles(const void *prep, int64_t n, const tensor_ref &w, const float *bias, float *y) {
+        const int64_t m = w.rows, k = w.cols;
         // Column ranges in whole 256-column panels (the kernel packs W in panels of that width).
         const int64_t grain = std::max<int64_t>(256, (m / (pool_.size() * 2) + 255) / 256 * 256);
         const auto *wb = static_cast<const uint16_t *>(w.data);

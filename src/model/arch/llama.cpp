@@ -67,9 +67,10 @@ void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers 
 
         // Attention block: x += o_proj(attention(rope(q), rope(k), v)) of rms_norm(x).
         be.rms_norm(x, n, L.attn_norm, hp.rms_eps, h);
-        be.matmul(h, n, L.wq, bias_or_null(L.bq), s.q);
-        be.matmul(h, n, L.wk, bias_or_null(L.bk), s.k_new);
-        be.matmul(h, n, L.wv, bias_or_null(L.bv), s.v_new);
+        const backend::product qkv[] = {{&L.wq, bias_or_null(L.bq), s.q},
+                                        {&L.wk, bias_or_null(L.bk), s.k_new},
+                                        {&L.wv, bias_or_null(L.bv), s.v_new}};
+        be.matmuls(h, n, qkv, 3);
         be.rope(s.q, n, hp.n_head, hp.head_dim, pos, s.inv_freq.data());
         be.rope(s.k_new, n, hp.n_head_kv, hp.head_dim, pos, s.inv_freq.data());
         be.store_kv(s.k_new, b.cell, n, hp.n_head_kv, hp.head_dim, cache.stride, cache.type,
@@ -97,8 +98,9 @@ void llama_forward(const model &m, backend &be, const llama_batch &b, kv_layers 
 
         // MLP block: x += down(silu(gate(h)) * up(h)), h = rms_norm(x).
         be.rms_norm(x, n, L.ffn_norm, hp.rms_eps, h);
-        be.matmul(h, n, L.w_gate, bias_or_null(L.b_gate), s.gate);
-        be.matmul(h, n, L.w_up, bias_or_null(L.b_up), s.up);
+        const backend::product gate_up[] = {{&L.w_gate, bias_or_null(L.b_gate), s.gate},
+                                            {&L.w_up, bias_or_null(L.b_up), s.up}};
+        be.matmuls(h, n, gate_up, 2);
         be.swiglu(s.gate, s.up, n, hp.n_ff);
         be.matmul(s.gate, n, L.w_down, bias_or_null(L.b_down), h);
         be.add(x, h, n * d);
