@@ -374,8 +374,7 @@ EUROLLM_Q_AMX inline void signed_block(const uint8_t *wb, uint8_t *dst) {
         if constexpr (GT > 1) signed_block<Q4>(g1 + (B) * cb, wbuf[S][1]);                                  \
     } while (0)
 
-// Issue block B's products (weights in wbuf[S]) into cbuf[S]. The tile unit runs in order: all
-// products are issued before the first store, which waits for its product's latency.
+// Block B's products (weights in wbuf[S]) into C tiles 0-3; groups_amx stores them.
 #define EUROLLM_Q_AMX_ISSUE(B, S)                                                                           \
     do {                                                                                                    \
         _tile_loadd(6, wbuf[S][0], 64);                                                                     \
@@ -387,32 +386,27 @@ EUROLLM_Q_AMX inline void signed_block(const uint8_t *wb, uint8_t *dst) {
         if constexpr (GT > 1) { _tile_zero(1); _tile_dpbssd(1, 4, 7); }                                     \
         if constexpr (RT > 1) { _tile_zero(2); _tile_dpbssd(2, 5, 6); }                                     \
         if constexpr (RT > 1 && GT > 1) { _tile_zero(3); _tile_dpbssd(3, 5, 7); }                           \
-        _tile_stored(0, cbuf[S][0], 64);                                                                    \
-        if constexpr (GT > 1) _tile_stored(1, cbuf[S][1], 64);                                              \
-        if constexpr (RT > 1) _tile_stored(2, cbuf[S][2], 64);                                              \
-        if constexpr (RT > 1 && GT > 1) _tile_stored(3, cbuf[S][3], 64);                                   \
     } while (0)
 
-// out[r][16 g + c] (row stride 32) accumulates block b's sums from cbuf[s], as the definition does.
-template <int RT, int GT>
-EUROLLM_Q_AMX inline void scale_block(const int32_t (*cbuf)[256], const block_q8x *x, int64_t kb, int64_t b,
-                                      const uint16_t *const *sc, float *out) {
-    for (int g = 0; g < GT; ++g) {
-        const __m512 dw = cvt_f16(sc[g] + b * kGroupRows);
-        for (int t = 0; t < RT; ++t) {
+// out[r][16 g + c] for the rows r of row tile t (row stride 32) accumulates block b's sums of group
+// g from c, as the definition does.
+EUROLLM_Q_AMX inline void scale_tile(const int32_t *c, const block_q8x *x, int64_t kb, int64_t b, int t, int g,
+                                     const uint16_t *sc, float *out) {
+    const __m512 dw = cvt_f16(sc + b * kGroupRows);
+    const block_q8x *xb = x + 16 * t * kb + b;
+    float *o = out + 16 * t * 32 + 16 * g;
 #pragma GCC unroll 16
-            for (int r = 0; r < 16; ++r) {
-                const float d = x[(16 * t + r) * kb + b].d;
-                float *o = out + (16 * t + r) * 32 + 16 * g;
-                const __m512 f = cvt_i32(_mm512_load_si512(cbuf[2 * t + g] + r * 16));
-                _mm512_store_ps(o, _mm512_fmadd_ps(f, _mm512_mul_ps(dw, _mm512_set1_ps(d)), _mm512_load_ps(o)));
-            }
-        }
+    for (int r = 0; r < 16; ++r) {
+        const __m512 f = cvt_i32(_mm512_load_si512(c + r * 16));
+        _mm512_store_ps(o + r * 32,
+                        _mm512_fmadd_ps(f, _mm512_mul_ps(dw, _mm512_set1_ps(xb[r * kb].d)), _mm512_load_ps(o + r * 32)));
     }
 }
 
 // Rows [0, 16 RT) of x against groups g0 (and g1 when GT = 2): out[r][c], row stride 32, 64-byte
-// aligned.
+// aligned. The tile unit works in order and its stores are slow: each of the next block's C tiles
+// is stored between two of this block's scaling passes, so that neither unit waits for a burst of
+// the other's work.
 template <bool Q4, int RT, int GT>
 EUROLLM_Q_AMX void groups_amx(const block_q8x *x, int64_t kb, const uint8_t *g0, const uint8_t *g1, float *out) {
     constexpr int64_t cb = chunk_bytes(Q4);
@@ -425,10 +419,29 @@ EUROLLM_Q_AMX void groups_amx(const block_q8x *x, int64_t kb, const uint8_t *g0,
     EUROLLM_Q_AMX_PREPARE(0, 0);
     if (kb > 1) EUROLLM_Q_AMX_PREPARE(1, 1);
     EUROLLM_Q_AMX_ISSUE(0, 0);
+    _tile_stored(0, cbuf[0][0], 64);
+    if constexpr (GT > 1) _tile_stored(1, cbuf[0][1], 64);
+    if constexpr (RT > 1) _tile_stored(2, cbuf[0][2], 64);
+    if constexpr (RT > 1 && GT > 1) _tile_stored(3, cbuf[0][3], 64);
     for (int64_t b = 0; b < kb; ++b) {
-        if (b + 1 < kb) EUROLLM_Q_AMX_ISSUE(b + 1, (b + 1) & 1);
-        if (b + 2 < kb) EUROLLM_Q_AMX_PREPARE(b + 2, b & 1);
-        scale_block<RT, GT>(cbuf[b & 1], x, kb, b, sc, out);
+        const bool next = b + 1 < kb;
+        const int s = b & 1, n = s ^ 1;
+        if (next) EUROLLM_Q_AMX_ISSUE(b + 1, n);
+        if (b + 2 < kb) EUROLLM_Q_AMX_PREPARE(b + 2, s);
+        if (next) _tile_stored(0, cbuf[n][0], 64);
+        scale_tile(cbuf[s][0], x, kb, b, 0, 0, sc[0], out);
+        if constexpr (GT > 1) {
+            if (next) _tile_stored(1, cbuf[n][1], 64);
+            scale_tile(cbuf[s][1], x, kb, b, 0, 1, sc[1], out);
+        }
+        if constexpr (RT > 1) {
+            if (next) _tile_stored(2, cbuf[n][2], 64);
+            scale_tile(cbuf[s][2], x, kb, b, 1, 0, sc[0], out);
+        }
+        if constexpr (RT > 1 && GT > 1) {
+            if (next) _tile_stored(3, cbuf[n][3], 64);
+            scale_tile(cbuf[s][3], x, kb, b, 1, 1, sc[1], out);
+        }
     }
 }
 
