@@ -2,11 +2,14 @@
 //   memory read bandwidth: T threads summing disjoint parts of a 2 GiB buffer with 512-bit loads
 //   bf16 matrix rate:      T threads issuing independent vdpbf16ps chains (32 multiply-adds each),
 //                          and, where the CPU has AMX, back-to-back tdpbf16ps on resident tiles
-//                          (16 x 16 x 32 multiply-adds each)
+//                          (16 x 16 x 32 multiply-adds each); the int8 rate likewise with tdpbssd
+//                          (16 x 16 x 64 each)
 //   kernels:               bf16 GEMV (n = 1), GEMM n = 8 (batched decode) and n = 512 (prefill),
 //                          activations split (exact) and rounded (act_precision::round), EuroLLM-1.7B shapes;
 //                          on AMX, n = 512 on the tiles rounded and exact (three bf16 terms per activation:
-//                          its fraction of the AMX peak counts the three tile products per multiply-add)
+//                          its fraction of the AMX peak counts the three tile products per multiply-add),
+//                          and the q8_0 product n = 512 against the int8 peak (a 32-element block per
+//                          tile product, each scaled on the vector units: at most half that peak)
 // Build and run: bench/ceilings.sh [threads]. Prints one JSON object.
 #include <immintrin.h>
 
@@ -84,20 +87,49 @@ __attribute__((target("amx-tile,amx-bf16"))) static void amx_spin(long iters) {
     // empty asm makes the whole struct live.
     asm volatile("" : : "m"(cfg));
     _tile_loadconfig(&cfg);
+    // Six accumulators: each product waits for the previous one into its tile, and fewer chains
+    // than the multiplier's latency in products would measure the latency, not the rate.
     alignas(64) static const uint16_t ones[16 * 32] = {};
-    _tile_loadd(4, ones, 64);
-    _tile_loadd(5, ones, 64);
     _tile_loadd(6, ones, 64);
     _tile_loadd(7, ones, 64);
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
+    _tile_zero(4);
+    _tile_zero(5);
     for (long it = 0; it < iters; ++it) {
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
+        _tile_dpbf16ps(0, 6, 7);
+        _tile_dpbf16ps(1, 6, 7);
+        _tile_dpbf16ps(2, 6, 7);
+        _tile_dpbf16ps(3, 6, 7);
+        _tile_dpbf16ps(4, 6, 7);
+        _tile_dpbf16ps(5, 6, 7);
+    }
+    _tile_release();
+}
+
+__attribute__((target("amx-tile,amx-int8"))) static void amx_int8_spin(long iters) {
+    tile_cfg cfg;
+    for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    asm volatile("" : : "m"(cfg));  // as in amx_spin
+    _tile_loadconfig(&cfg);
+    alignas(64) static const int8_t zeros[16 * 64] = {};
+    _tile_loadd(6, zeros, 64);
+    _tile_loadd(7, zeros, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_zero(4);
+    _tile_zero(5);
+    for (long it = 0; it < iters; ++it) {  // six chains, as in amx_spin
+        _tile_dpbssd(0, 6, 7);
+        _tile_dpbssd(1, 6, 7);
+        _tile_dpbssd(2, 6, 7);
+        _tile_dpbssd(3, 6, 7);
+        _tile_dpbssd(4, 6, 7);
+        _tile_dpbssd(5, 6, 7);
     }
     _tile_release();
 }
@@ -131,12 +163,14 @@ int main(int argc, char **argv) {
         const double s = run_threads(T, [&](int) { sink = sink + bf16_spin(iters); });
         fl.push_back(2.0 * 32 * 12 * iters * T / s / 1e9);
     }
-    std::vector<double> amx;
+    std::vector<double> amx, amx_int8;
     const bool have_amx = amx_usable();
     for (int r = 0; have_amx && r < reps; ++r) {
         const long it = 2000000;
         const double s = run_threads(T, [&](int) { amx_spin(it); });
-        amx.push_back(2.0 * 16 * 16 * 32 * 4 * it * T / s / 1e9);
+        amx.push_back(2.0 * 16 * 16 * 32 * 6 * it * T / s / 1e9);
+        const double s8 = run_threads(T, [&](int) { amx_int8_spin(it); });
+        amx_int8.push_back(2.0 * 16 * 16 * 64 * 6 * it * T / s8 / 1e9);
     }
     // ---- our kernels on real shapes: [n, 2048] x [5632, 2048]^T ----
     // The GEMV cycles through enough weight copies (8 x 23 MB) that they cannot stay in the L3.
@@ -193,7 +227,21 @@ int main(int argc, char **argv) {
                   [&](void *pp, int64_t j0, int64_t j1) {
                       exact_tiles_matmul(pp, 512, k, w.data(), nullptr, j0, j1, y.data(), m);
                   });
-    const double amx_peak = amx.empty() ? 0.0 : median(amx);
+    // The q8_0 product (8-bit activations per 32-element block, as ggml), weights packed as at load.
+    std::vector<uint8_t> wq(size_t(m * wtype_row_bytes(wtype::q8_0, k)));
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t j = 0; j < m; ++j) {
+        for (int64_t c = 0; c < k; ++c) row[size_t(c)] = 0.01f * float((j * 7 + c * 3) % 29) - 0.14f;
+        quantize_row(row.data(), wtype::q8_0, k, wq.data() + j * wtype_row_bytes(wtype::q8_0, k));
+    }
+    std::vector<uint8_t> wp(packed_weight_bytes(wtype::q8_0, m, k));
+    pack_weight_groups(wq.data(), wtype::q8_0, m, k, 0, (m + 15) / 16, wp.data());
+    const double q8_gops = tile_gflops(
+        matmul_prep_bytes(wtype::q8_0, 512, k), [&](void *pp) { matmul_prepare(x.data(), k, wtype::q8_0, 0, 512, pp); },
+        [&](void *pp, int64_t j0, int64_t j1) {
+            matmul_packed(pp, 512, k, wp.data(), wtype::q8_0, nullptr, j0, j1, y.data(), m);
+        });
+    const double amx_peak = amx.empty() ? 0.0 : median(amx), int8_peak = amx_int8.empty() ? 0.0 : median(amx_int8);
     std::printf(
         "{\"threads\": %d, \"isa\": \"%s\", \"mem_read_gb_s\": %.2f, \"bf16_peak_gflops\": %.1f, "
         "\"gemv_bf16_gb_s\": %.2f, \"gemv_fraction_of_bw\": %.3f, "
@@ -201,9 +249,10 @@ int main(int argc, char **argv) {
         "\"gemm512_round_gflops\": %.1f, \"gemm512_round_fraction_of_peak\": %.3f, "
         "\"gemm8_split_gflops\": %.1f, \"gemm8_round_gflops\": %.1f, \"amx_bf16_peak_gflops\": %.1f, "
         "\"gemm512_tiles_gflops\": %.1f, \"gemm512_tiles_fraction_of_amx_peak\": %.3f, "
-        "\"gemm512_exact_tiles_gflops\": %.1f, \"gemm512_exact_tiles_fraction_of_amx_peak\": %.3f}\n",
+        "\"gemm512_exact_tiles_gflops\": %.1f, \"gemm512_exact_tiles_fraction_of_amx_peak\": %.3f, "
+        "\"amx_int8_peak_gops\": %.1f, \"q8_0_512_gops\": %.1f, \"q8_0_512_fraction_of_int8_peak\": %.3f}\n",
         T, cpu_isa_name(), median(bw), peak, gemv_gbs, gemv_gbs / median(bw), g512s, g512s / peak, g512r,
         g512r / peak, g8s, g8r, amx_peak, tiles, amx_peak > 0 ? tiles / amx_peak : 0.0, exact_tiles,
-        amx_peak > 0 ? 3 * exact_tiles / amx_peak : 0.0);
+        amx_peak > 0 ? 3 * exact_tiles / amx_peak : 0.0, int8_peak, q8_gops, int8_peak > 0 ? q8_gops / int8_peak : 0.0);
     return sink == 12345.0f;
 }

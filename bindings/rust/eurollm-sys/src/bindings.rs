@@ -90,8 +90,9 @@ impl eurollm_precision {
  where EXACT splits them into three terms each.
  q8_0/q4_0 weights quantize activations to 8 bits per block in both modes; under BF16, products
  of 64 rows or more (prompts) on CPUs with AMX instead dequantize the weights to bf16 (rounded
- once) and use bf16 activations: about 1.8x the prompt speed, logits as close to the unquantized
- model as the integer product's.*/
+ once) and use bf16 activations: about 1.6x the prompt speed, logits about as close to the
+ unquantized model as the integer product's (stories260K held-out perplexity, f32 3.126: q8_0
+ 3.138 against 3.158, q4_0 3.365 against 3.344).*/
 #[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
 pub struct eurollm_precision(pub ::std::os::raw::c_uint);
 /// A loaded model: weights, hyper-parameters, tokenizer. Immutable; shareable across threads.
