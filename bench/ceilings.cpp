@@ -66,10 +66,12 @@ __attribute__((target("avx512f,avx512bf16"))) static float bf16_spin(long iters)
     return s;
 }
 
-// AMX: the CPU bits and Linux's permission for the tile state (asked once per process).
+// AMX: the CPU bits (tiles, bf16 and int8 products) and Linux's permission for the tile state
+// (asked once per process).
 static bool amx_usable() {
     unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 24) & 1u) || !((d >> 22) & 1u)) return false;
+    const unsigned bits = (1u << 22) | (1u << 24) | (1u << 25);  // AMX-BF16, AMX-TILE, AMX-INT8
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (d & bits) != bits) return false;
     return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
 }
 
@@ -79,7 +81,9 @@ struct tile_cfg {
     uint8_t rows[16] = {};
 };
 
-__attribute__((target("amx-tile,amx-bf16"))) static void amx_spin(long iters) {
+// Back-to-back tile products on resident tiles: bf16 (tdpbf16ps) or int8 (tdpbssd).
+template <bool Int8>
+__attribute__((target("amx-tile,amx-bf16,amx-int8"))) static void amx_spin(long iters) {
     tile_cfg cfg;
     for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
     // GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the
@@ -89,32 +93,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void amx_spin(long iters) {
     _tile_loadconfig(&cfg);
     // Six accumulators: each product waits for the previous one into its tile, and fewer chains
     // than the multiplier's latency in products would measure the latency, not the rate.
-    alignas(64) static const uint16_t ones[16 * 32] = {};
-    _tile_loadd(6, ones, 64);
-    _tile_loadd(7, ones, 64);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    _tile_zero(4);
-    _tile_zero(5);
-    for (long it = 0; it < iters; ++it) {
-        _tile_dpbf16ps(0, 6, 7);
-        _tile_dpbf16ps(1, 6, 7);
-        _tile_dpbf16ps(2, 6, 7);
-        _tile_dpbf16ps(3, 6, 7);
-        _tile_dpbf16ps(4, 6, 7);
-        _tile_dpbf16ps(5, 6, 7);
-    }
-    _tile_release();
-}
-
-__attribute__((target("amx-tile,amx-int8"))) static void amx_int8_spin(long iters) {
-    tile_cfg cfg;
-    for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    asm volatile("" : : "m"(cfg));  // as in amx_spin
-    _tile_loadconfig(&cfg);
-    alignas(64) static const int8_t zeros[16 * 64] = {};
+    alignas(64) static const uint8_t zeros[1024] = {};
     _tile_loadd(6, zeros, 64);
     _tile_loadd(7, zeros, 64);
     _tile_zero(0);
@@ -123,13 +102,22 @@ __attribute__((target("amx-tile,amx-int8"))) static void amx_int8_spin(long iter
     _tile_zero(3);
     _tile_zero(4);
     _tile_zero(5);
-    for (long it = 0; it < iters; ++it) {  // six chains, as in amx_spin
-        _tile_dpbssd(0, 6, 7);
-        _tile_dpbssd(1, 6, 7);
-        _tile_dpbssd(2, 6, 7);
-        _tile_dpbssd(3, 6, 7);
-        _tile_dpbssd(4, 6, 7);
-        _tile_dpbssd(5, 6, 7);
+    for (long it = 0; it < iters; ++it) {
+        if constexpr (Int8) {
+            _tile_dpbssd(0, 6, 7);
+            _tile_dpbssd(1, 6, 7);
+            _tile_dpbssd(2, 6, 7);
+            _tile_dpbssd(3, 6, 7);
+            _tile_dpbssd(4, 6, 7);
+            _tile_dpbssd(5, 6, 7);
+        } else {
+            _tile_dpbf16ps(0, 6, 7);
+            _tile_dpbf16ps(1, 6, 7);
+            _tile_dpbf16ps(2, 6, 7);
+            _tile_dpbf16ps(3, 6, 7);
+            _tile_dpbf16ps(4, 6, 7);
+            _tile_dpbf16ps(5, 6, 7);
+        }
     }
     _tile_release();
 }
@@ -167,9 +155,9 @@ int main(int argc, char **argv) {
     const bool have_amx = amx_usable();
     for (int r = 0; have_amx && r < reps; ++r) {
         const long it = 2000000;
-        const double s = run_threads(T, [&](int) { amx_spin(it); });
+        const double s = run_threads(T, [&](int) { amx_spin<false>(it); });
         amx.push_back(2.0 * 16 * 16 * 32 * 6 * it * T / s / 1e9);
-        const double s8 = run_threads(T, [&](int) { amx_int8_spin(it); });
+        const double s8 = run_threads(T, [&](int) { amx_spin<true>(it); });
         amx_int8.push_back(2.0 * 16 * 16 * 64 * 6 * it * T / s8 / 1e9);
     }
     // ---- our kernels on real shapes: [n, 2048] x [5632, 2048]^T ----
