@@ -40,12 +40,19 @@ void rms_norm_rows(const float *x, const void *w, wtype wt, int64_t dim, float e
         dequantize_row(w, wt, dim, wf.data());
         return rms_norm_rows(x, wf.data(), wtype::f32, dim, eps, i0, i1, out);
     }
-    for (int64_t i = i0; i < i1; ++i) {
-        const float *xr = x + i * dim;
-        float *o = out + i * dim;
-        const float inv = kmath::rms_inv(xr, static_cast<int>(dim), eps);
-        for (int64_t c = 0; c < dim; ++c) o[c] = weight_at(w, wt, c) * (xr[c] * inv);
-    }
+    // The weight type is fixed per call: each form gets its own loop, which the compiler vectorizes.
+    auto rows = [&](auto weight) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const float *xr = x + i * dim;
+            float *o = out + i * dim;
+            const float inv = kmath::rms_inv(xr, static_cast<int>(dim), eps);
+            for (int64_t c = 0; c < dim; ++c) o[c] = weight(c) * (xr[c] * inv);
+        }
+    };
+    if (wt == wtype::f32) rows([w32 = static_cast<const float *>(w)](int64_t c) { return w32[c]; });
+    else if (wt == wtype::bf16)
+        rows([w16 = static_cast<const uint16_t *>(w)](int64_t c) { return kmath::bf16_to_f32(w16[c]); });
+    else rows([&](int64_t c) { return weight_at(w, wt, c); });
 }
 
 void rope_rows(float *x, int64_t n_heads, int64_t head_dim, const int32_t *pos, const float *inv_freq,
