@@ -558,8 +558,8 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
                 const int64_t c0 = std::max(j0, base), c1 = std::min(j1, base + kGroupRows);
                 for (int r = 0; r < rx; ++r) {
                     float *yr = y + (i + r) * ldy;
-                    const float *orow = o + r * kGroupRows - base;
-                    for (int64_t c = c0; c < c1; ++c) yr[c] = bias ? orow[c] + bias[c] : orow[c];
+                    const float *orow = o + r * kGroupRows;
+                    for (int64_t c = c0; c < c1; ++c) yr[c] = bias ? orow[c - base] + bias[c] : orow[c - base];
                 }
             };
             int64_t i = i0;
