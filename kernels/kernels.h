@@ -47,7 +47,9 @@ enum class act_precision : int { split = 0, round = 1 };
 //   x: [n, k] f32, w: [m, k] of type wt (rows of wtype_row_bytes(wt, k) bytes), bias: [m] f32 or
 //   null, y: [n, ldy] f32. Accumulates in f32; f32/f16/bf16 weights keep the activations to
 //   within 2^-16 relative, q8_0/q4_0 quantize them to 8 bits per 32-element block (as ggml does).
-// Convenience form: prepares the activations itself (see below) on every call.
+// Convenience form: prepares the activations itself (see below) on every call, in a thread-local
+// buffer; throws std::bad_alloc when that buffer cannot be allocated (the two-step form below
+// leaves the allocation to the caller).
 void matmul_rows(const float *x, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                  int64_t j1, float *y, int64_t ldy, act_precision p = act_precision::split);
 

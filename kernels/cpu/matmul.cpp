@@ -15,6 +15,7 @@
 // mantissa bits of the activations (relative error ~2^-17, within the 1e-4 float32 tolerance the
 // model tests use). Elsewhere the exact product is f32 FMAs on the weights converted to f32.
 #include <algorithm>
+#include <new>
 #include <cstring>
 
 #include "common/math.h"
@@ -376,6 +377,7 @@ void matmul_rows(const float *x, int64_t n, int64_t k, const void *w, wtype wt, 
                  int64_t j1, float *y, int64_t ldy, act_precision p) {
     thread_local detail::aligned_buffer buf;
     void *prep = buf.get(matmul_prep_bytes(wt, n, k, p));
+    if (!prep) throw std::bad_alloc();  // the callers' API boundary turns it into OUT_OF_MEMORY
     matmul_prepare(x, k, wt, 0, n, prep, p);
     matmul_prepared(prep, n, k, w, wt, bias, j0, j1, y, ldy, p);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/math.h"
+#include "common/random.h"
 #include "cpu/isa.h"
 #include "cpu/matmul_internal.h"
 #include "kernels.h"
@@ -21,13 +22,7 @@ using namespace eurollm::kernels;
 
 namespace {
 
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto &x : v) x = d(g);
-    return v;
-}
+using eurollm_test::randn;
 
 // Weights of type wt from f32 values, and their decoded f32 values.
 std::vector<uint8_t> encode(const std::vector<float> &w, wtype wt, int64_t m, int64_t k, std::vector<float> &decoded) {
