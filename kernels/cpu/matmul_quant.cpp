@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "common/math.h"
 #include "cpu/isa.h"
@@ -605,6 +606,7 @@ void kquant_matmul(const float *x, int64_t n, int64_t k, const void *w, wtype wt
     thread_local aligned_buffer buf;
     constexpr int64_t JB = 8;
     float *wf = static_cast<float *>(buf.get(static_cast<size_t>(JB * kp) * sizeof(float)));
+    if (!wf) throw std::bad_alloc();  // as matmul_rows: the API boundary reports OUT_OF_MEMORY
     const int64_t row_bytes = wtype_row_bytes(wt, k);
     for (int64_t jb = j0; jb < j1; jb += JB) {
         const int64_t je = std::min(j1, jb + JB);

@@ -115,4 +115,32 @@ TEST(ScratchFallback, QuantProductWithoutScratchIsTheDefinition) {
     }
 }
 
+// k-quant weights are dequantized into a thread-local buffer: without it the product reports
+// std::bad_alloc instead of writing through a null pointer.
+TEST(ScratchFallback, KQuantProductWithoutScratchThrows) {
+    const int64_t n = 3, k = 256, m = 4;
+    std::vector<uint8_t> w(size_t(m * wtype_row_bytes(wtype::q4_k, k)));
+    for (size_t e = 0; e < w.size(); ++e) w[e] = static_cast<uint8_t>(e * 37 + 11);
+    for (int64_t j = 0; j < m; ++j) {  // d and dmin of each 144-byte block: small finite f16 values
+        w[size_t(j * 144)] = 0x00, w[size_t(j * 144 + 1)] = 0x20;
+        w[size_t(j * 144 + 2)] = 0x00, w[size_t(j * 144 + 3)] = 0x1c;
+    }
+    const auto x = randn(size_t(n * k), 7);
+    std::vector<uint8_t> prep(matmul_prep_bytes(wtype::q4_k, n, k) + 64);
+    void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+    matmul_prepare(x.data(), k, wtype::q4_k, 0, n, pp);
+    std::vector<float> y(size_t(n * m), NAN);
+    on_fresh_thread(false, [&] { matmul_prepared(pp, n, k, w.data(), wtype::q4_k, nullptr, 0, m, y.data(), m); });
+    for (float v : y) EXPECT_TRUE(std::isfinite(v));
+    bool threw = false;
+    on_fresh_thread(true, [&] {
+        try {
+            matmul_prepared(pp, n, k, w.data(), wtype::q4_k, nullptr, 0, m, y.data(), m);
+        } catch (const std::bad_alloc &) {
+            threw = true;
+        }
+    });
+    EXPECT_TRUE(threw);
+}
+
 }  // namespace
