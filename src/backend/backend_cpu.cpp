@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "common/aligned_buffer.h"
 #include "core/threadpool.h"
 #include "kernels.h"
 #include "kernels_backward.h"
@@ -260,25 +261,9 @@ public:
     void begin_layer(int64_t) override {}
 
 private:
-    // A 64-byte-aligned scratch for prepared activations, grown on demand.
-    struct aligned_scratch {
-        void *p = nullptr;
-        size_t cap = 0;
-        ~aligned_scratch() { std::free(p); }
-        void *get(size_t bytes) {
-            if (bytes > cap) {
-                std::free(p);
-                cap = (bytes + 63) / 64 * 64;
-                p = std::aligned_alloc(64, cap);
-                if (!p) cap = 0;
-            }
-            return p;
-        }
-    };
-
     threadpool pool_;
     kernels::act_precision precision_;
-    aligned_scratch prep_;
+    kernels::aligned_buffer prep_;  // prepared activations, grown on demand
     std::vector<uint16_t> gathered_k_, gathered_v_;  // the prompt attention's K and V on the tiles
 };
 
