@@ -102,23 +102,21 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) static void amx_spin(long 
     _tile_zero(3);
     _tile_zero(4);
     _tile_zero(5);
+    // The product into each accumulator (a macro: the tile intrinsics take literal tile numbers).
+#define EUROLLM_SIX(product)                                                 \
+    do {                                                                     \
+        product(0, 6, 7);                                                    \
+        product(1, 6, 7);                                                    \
+        product(2, 6, 7);                                                    \
+        product(3, 6, 7);                                                    \
+        product(4, 6, 7);                                                    \
+        product(5, 6, 7);                                                    \
+    } while (0)
     for (long it = 0; it < iters; ++it) {
-        if constexpr (Int8) {
-            _tile_dpbssd(0, 6, 7);
-            _tile_dpbssd(1, 6, 7);
-            _tile_dpbssd(2, 6, 7);
-            _tile_dpbssd(3, 6, 7);
-            _tile_dpbssd(4, 6, 7);
-            _tile_dpbssd(5, 6, 7);
-        } else {
-            _tile_dpbf16ps(0, 6, 7);
-            _tile_dpbf16ps(1, 6, 7);
-            _tile_dpbf16ps(2, 6, 7);
-            _tile_dpbf16ps(3, 6, 7);
-            _tile_dpbf16ps(4, 6, 7);
-            _tile_dpbf16ps(5, 6, 7);
-        }
+        if constexpr (Int8) EUROLLM_SIX(_tile_dpbssd);
+        else EUROLLM_SIX(_tile_dpbf16ps);
     }
+#undef EUROLLM_SIX
     _tile_release();
 }
 

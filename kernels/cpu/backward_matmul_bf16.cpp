@@ -71,13 +71,6 @@ constexpr int64_t kPanelCols = 256;  // output columns per packed panel (8 pairs
 constexpr int64_t kPanelK = 1024;    // reduction elements per packed panel: 256 x 1024 x 2 B = 512 KiB
 constexpr int64_t kPanelWords = kPanelCols * kPanelK / 2;  // 32-bit words of one packed panel
 
-struct tile_config {
-    uint8_t palette = 1, start_row = 0;
-    uint8_t reserved[14] = {};
-    uint16_t colsb[16] = {};
-    uint8_t rows[16] = {};
-};
-
 // Packed panel: for each 32-column group g and 32-element step s, two 1 KiB B tiles (columns
 // 0-15, 16-31), 16 rows each = 16 reduction pairs x 16 columns of 32-bit words.
 //   backward: B[pair p][col c] = W[2p][c] | W[2p + 1][c] << 16   (W is [K, N], reduction = rows)
@@ -307,27 +300,23 @@ EUROLLM_AVX512BF16 void pack_quant(const uint8_t *packed, bool q4, int64_t kb, i
 }
 
 // out[:, c0:c1] (+)= A · B for A in tile order (TA terms per element) and B given by pack(k0, steps,
-// first column, columns, panel) (TB terms: the packer fills TB panels, kPanelWords apart). Panels start at c0 rounded down to a multiple of `align` (the packer's column
-// grouping). False (nothing written) when the scratch buffers cannot be allocated: the caller
-// falls back.
+// first column, columns, panel) (TB terms: the packer fills TB panels, kPanelWords apart). Panels
+// start at c0 rounded down to a multiple of `align` (the packer's column grouping). False (nothing
+// written) when the scratch buffers cannot be allocated: the caller falls back.
 template <int TA = 1, int TB = 1, class Pack>
 EUROLLM_AMX bool amx_product(const uint16_t *a, int64_t n, int64_t K, const Pack &pack, int64_t align,
                              const float *bias, int64_t c0, int64_t c1, float *out, int64_t ldo, bool accumulate) {
-    thread_local detail::aligned_buffer panel_buf, c_buf;
+    thread_local aligned_buffer panel_buf, c_buf;
     const int64_t n16 = round_up(n, 16), kp = round_up(K, 32);
     auto *panel = static_cast<uint32_t *>(panel_buf.get(static_cast<size_t>(kPanelWords * 4 * TB)));
     auto *C = static_cast<float *>(c_buf.get(static_cast<size_t>(n16 * kPanelCols) * sizeof(float)));
     if (!panel || !C) return false;
-    tile_config cfg;
+    detail::tile_config cfg;
     for (int t = 0; t < 8; ++t) {
         cfg.rows[t] = 16;
         cfg.colsb[t] = 64;
     }
-    // GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the
-    // unused fields (seen in bench/ceilings: colsb[8..15] left as stack garbage, then #GP). The
-    // empty asm makes the whole struct live.
-    asm volatile("" : : "m"(cfg));
-    _tile_loadconfig(&cfg);
+    detail::load_tile_config(cfg);
     for (int64_t c = c0 - c0 % align; c < c1; c += kPanelCols) {
         const int64_t nc = std::min(kPanelCols, c1 - c), groups = (nc + 31) / 32;
         if (kp == 0) std::fill(C, C + n16 * kPanelCols, 0.0f);  // an empty reduction

@@ -375,7 +375,7 @@ void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtyp
 
 void matmul_rows(const float *x, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                  int64_t j1, float *y, int64_t ldy, act_precision p) {
-    thread_local detail::aligned_buffer buf;
+    thread_local aligned_buffer buf;
     void *prep = buf.get(matmul_prep_bytes(wt, n, k, p));
     if (!prep) throw std::bad_alloc();  // the callers' API boundary turns it into OUT_OF_MEMORY
     matmul_prepare(x, k, wt, 0, n, prep, p);

@@ -8,9 +8,29 @@
 #include "common/aligned_buffer.h"
 #include "kernels.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace eurollm::kernels::detail {
 
-using kernels::aligned_buffer;
+#if defined(__x86_64__)
+// An AMX tile configuration (palette 1): rows[t] rows of colsb[t] bytes for tiles t = 0-7.
+struct tile_config {
+    uint8_t palette = 1, start_row = 0;
+    uint8_t reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+
+// GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the unused
+// fields (seen in bench/ceilings: colsb[8..15] left as stack garbage, then #GP); the empty asm
+// keeps the whole struct live.
+__attribute__((target("amx-tile"))) inline void load_tile_config(const tile_config &cfg) {
+    asm volatile("" : : "m"(cfg));
+    _tile_loadconfig(&cfg);
+}
+#endif
 
 // The ggml block layouts.
 struct block_q8_0 {

@@ -328,22 +328,12 @@ EUROLLM_Q_GROUP256(group_avxvnni, EUROLLM_Q_AVXVNNI, true)
 // when the call is 2 x 2. The block's integer sums go to memory and are scaled there by the vector
 // units (the definition scales per block); the next block's tile products are issued before this
 // block's scaling so that the two units overlap.
-struct amx_config {
-    uint8_t palette = 1, start_row = 0;
-    uint8_t reserved[14] = {};
-    uint16_t colsb[16] = {};
-    uint8_t rows[16] = {};
-};
-
 EUROLLM_Q_AMX void amx_begin() {
-    amx_config cfg;
+    tile_config cfg;
     for (int t = 0; t < 4; ++t) cfg.rows[t] = 16, cfg.colsb[t] = 64;
     for (int t = 4; t < 6; ++t) cfg.rows[t] = 16, cfg.colsb[t] = 32;
     for (int t = 6; t < 8; ++t) cfg.rows[t] = 8, cfg.colsb[t] = 64;
-    // GCC does not model ldtilecfg as reading its operand and may drop the stores that zero the
-    // unused fields; the empty asm keeps the whole struct live.
-    asm volatile("" : : "m"(cfg));
-    _tile_loadconfig(&cfg);
+    load_tile_config(cfg);
 }
 EUROLLM_Q_AMX void amx_end() { _tile_release(); }
 

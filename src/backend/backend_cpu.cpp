@@ -212,15 +212,13 @@ public:
                 });
                 // Later blocks see more cells: hand them out first.
                 pool_.parallel_for(static_cast<int64_t>(r1 - r0), 1, [&](int64_t b0, int64_t b1) {
-                    thread_local std::vector<uint8_t> scratch;
+                    thread_local kernels::aligned_buffer scratch;
                     for (int64_t b = b0; b < b1; ++b) {
                         const size_t blk = r1 - 1 - static_cast<size_t>(b);
                         const int64_t i0 = starts[blk], i1 = last_row(blk) + 1, h = kvh * group;
-                        const size_t bytes = kernels::attention_block_tiles_scratch_bytes(i1 - i0, group, at(len, i1 - 1),
-                                                                                          a.head_dim, exact()) + 64;
-                        if (scratch.size() < bytes) scratch.resize(bytes);
-                        void *base =
-                            reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+                        void *base = scratch.get(kernels::attention_block_tiles_scratch_bytes(
+                            i1 - i0, group, at(len, i1 - 1), a.head_dim, exact()));
+                        if (!base) throw std::bad_alloc();
                         kernels::attention_block_tiles(a.q + (i0 * a.n_head + h) * a.head_dim, a.n_head * a.head_dim,
                                                        i1 - i0, group, gathered_k_.data(), gathered_v_.data(), L,
                                                        a.head_dim, len.data() + i0, a.scale, exact(),
