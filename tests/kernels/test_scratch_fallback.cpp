@@ -15,16 +15,18 @@
 #include <vector>
 
 #include "common/math.h"
+#include "common/aligned_buffer.h"
 #include "common/random.h"
 #include "kernels.h"
 #include "kernels_backward.h"
 
 namespace {
 thread_local bool fail_aligned_alloc = false;
+thread_local int refused_allocations = 0;
 }
 
 extern "C" void *aligned_alloc(size_t alignment, size_t size) {
-    if (fail_aligned_alloc) return nullptr;
+    if (fail_aligned_alloc) return ++refused_allocations, nullptr;
     return memalign(alignment, size);
 }
 
@@ -34,15 +36,19 @@ using namespace eurollm::kernels;
 
 using eurollm_test::randn;
 
-// fn() on a new thread whose aligned_alloc fails (when failing) or works.
+// fn() on a new thread whose aligned_alloc fails (when failing) or works; returns how many
+// allocations it refused, so that a test can tell its fallback was reached at all.
 template <class F>
-void on_fresh_thread(bool failing, F fn) {
+int on_fresh_thread(bool failing, F fn) {
+    int refused = 0;
     std::thread t([&] {
         fail_aligned_alloc = failing;
         fn();
         fail_aligned_alloc = false;
+        refused = refused_allocations;
     });
     t.join();
+    return refused;
 }
 
 TEST(ScratchFallback, AllocationFailsOnlyWhereAsked) {
@@ -65,8 +71,8 @@ TEST(ScratchFallback, TileProductsWithoutScratch) {
     const auto bias = randn(size_t(m), 3);
     for (bool exact : {true, false}) {
         SCOPED_TRACE(exact ? "exact" : "bf16");
-        std::vector<uint8_t> prep((exact ? exact_tiles_prep_bytes(n, k) : bf16_prep_bytes(n, k)) + 64);
-        void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+        aligned_buffer prep;
+        void *pp = prep.get(exact ? exact_tiles_prep_bytes(n, k) : bf16_prep_bytes(n, k));
         if (exact) exact_tiles_prepare(x.data(), k, n, k, 0, n, pp);
         else bf16_prepare(x.data(), k, n, k, 0, n, pp);
         std::vector<float> tiles(size_t(n * m), NAN), plain(size_t(n * m), NAN);
@@ -75,7 +81,7 @@ TEST(ScratchFallback, TileProductsWithoutScratch) {
             else bf16_matmul(pp, n, k, w.data(), bias.data(), 0, m, y.data(), m);
         };
         on_fresh_thread(false, [&] { product(tiles); });
-        on_fresh_thread(true, [&] { product(plain); });
+        EXPECT_GT(on_fresh_thread(true, [&] { product(plain); }), 0) << "the fallback was not reached";
         for (size_t e = 0; e < tiles.size(); ++e) {
             ASSERT_FALSE(std::isnan(plain[e])) << "not written at " << e;
             EXPECT_NEAR(plain[e], tiles[e], 1e-5 * (1.0 + std::fabs(tiles[e]))) << "at " << e;
@@ -96,12 +102,13 @@ TEST(ScratchFallback, QuantProductWithoutScratchIsTheDefinition) {
         const auto wf = randn(size_t(m * k), 5, 0.05f);
         for (int64_t j = 0; j < m; ++j) quantize_row(wf.data() + j * k, wt, k, w.data() + j * rb);
         const auto bias = randn(size_t(m), 6);
-        std::vector<uint8_t> prep(matmul_prep_bytes(wt, n, k) + 64);
-        void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+        aligned_buffer prep;
+        void *pp = prep.get(matmul_prep_bytes(wt, n, k));
         matmul_prepare(x.data(), k, wt, 0, n, pp);
         std::vector<float> normal(size_t(n * m), NAN), plain(size_t(n * m), NAN);
         on_fresh_thread(false, [&] { matmul_prepared(pp, n, k, w.data(), wt, bias.data(), 0, m, normal.data(), m); });
-        on_fresh_thread(true, [&] { matmul_prepared(pp, n, k, w.data(), wt, bias.data(), 0, m, plain.data(), m); });
+        EXPECT_GT(on_fresh_thread(true, [&] { matmul_prepared(pp, n, k, w.data(), wt, bias.data(), 0, m, plain.data(), m); }), 0)
+            << "the fallback was not reached";
         for (size_t e = 0; e < normal.size(); ++e) ASSERT_EQ(plain[e], normal[e]) << "at " << e;
         bool threw = false;
         on_fresh_thread(true, [&] {
@@ -126,8 +133,8 @@ TEST(ScratchFallback, KQuantProductWithoutScratchThrows) {
         w[size_t(j * 144 + 2)] = 0x00, w[size_t(j * 144 + 3)] = 0x1c;
     }
     const auto x = randn(size_t(n * k), 7);
-    std::vector<uint8_t> prep(matmul_prep_bytes(wtype::q4_k, n, k) + 64);
-    void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+    aligned_buffer prep;
+    void *pp = prep.get(matmul_prep_bytes(wtype::q4_k, n, k));
     matmul_prepare(x.data(), k, wtype::q4_k, 0, n, pp);
     std::vector<float> y(size_t(n * m), NAN);
     on_fresh_thread(false, [&] { matmul_prepared(pp, n, k, w.data(), wtype::q4_k, nullptr, 0, m, y.data(), m); });
