@@ -12,8 +12,8 @@
 //   A panel of 256 columns x 1024 reduction elements (512 KiB) is packed once and stays in L2 while
 //   every activation row passes over it, so the repack costs 1/n of the products and no transposed
 //   copy of the weights is kept (it would double the base's memory: +3.3 GB for a 1.7B model).
-// AVX512-BF16 without AMX: vdpbf16ps on matmul_prepare(round)'s rows (round_up(width, 32) bf16
-//   each); the forward is matmul_prepared(round), the backward the same repack as AMX's into
+// AVX512-BF16 without AMX: vdpbf16ps on matmul_prepare(round)'s rows (prep_row_bytes(width)
+//   bytes each); the forward is matmul_prepared(round), the backward the same repack as AMX's into
 //   64-column tiles kept in L1, 6 x 64 register tiles.
 // Neither: the f32 kernels on the unrounded activations (the EXACT path).
 //
@@ -471,7 +471,7 @@ EUROLLM_AVX512BF16 void rows_pass(const uint16_t *a, int64_t lda, int64_t n, int
 EUROLLM_AVX512BF16 void backward_avx512(const uint16_t *a, int64_t n, int64_t m, const uint16_t *w, int64_t ldw,
                                         int64_t c0, int64_t c1, float *C, int64_t ldc, bool accumulate) {
     alignas(64) __m512i packed[kPairs * 4];
-    const int64_t lda = round_up(m, 32), pairs = (m + 1) / 2;
+    const int64_t lda = prep_row_bytes(m) / 2, pairs = (m + 1) / 2;  // matmul_prepare's row stride
     for (int64_t c = c0; c < c1; c += 64) {
         const int64_t nc = std::min<int64_t>(64, c1 - c);
         __mmask16 mask[4];

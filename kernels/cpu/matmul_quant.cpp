@@ -38,8 +38,6 @@ namespace eurollm::kernels {
 namespace detail {
 namespace {
 
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
 constexpr int kGroupRows = 16;
 
 // Per block of a group: the interleaved values (8 or 4 chunks of 64 bytes); the group's scales
@@ -589,21 +587,20 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
 #endif
 }
 
-// k-quants: dequantize weight rows into f32 and multiply with the f32 activations (rows of kp).
-void kquant_matmul(const float *x, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
+// k-quants: dequantize weight rows into f32 and multiply with the activations prepared for f32
+// weights (quant_prepare).
+void kquant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                    int64_t j1, float *y, int64_t ldy) {
-    const int64_t kp = round_up(k, 32);
     thread_local aligned_buffer buf;
     constexpr int64_t JB = 8;
-    float *wf = static_cast<float *>(buf.get(static_cast<size_t>(JB * kp) * sizeof(float)));
+    float *wf = static_cast<float *>(buf.get(static_cast<size_t>(JB * k) * sizeof(float)));
     if (!wf) throw std::bad_alloc();  // as matmul_rows: the API boundary reports OUT_OF_MEMORY
     const int64_t row_bytes = wtype_row_bytes(wt, k);
     for (int64_t jb = j0; jb < j1; jb += JB) {
         const int64_t je = std::min(j1, jb + JB);
         for (int64_t j = jb; j < je; ++j)
-            dequantize_row(static_cast<const uint8_t *>(w) + j * row_bytes, wt, k, wf + (j - jb) * kp);
-        // The f32-weight path of matmul.cpp does the multiply (x rows are already padded to kp).
-        matmul_prepared(x, n, kp, wf, wtype::f32, nullptr, 0, je - jb, y + jb, ldy);
+            dequantize_row(static_cast<const uint8_t *>(w) + j * row_bytes, wt, k, wf + (j - jb) * k);
+        matmul_prepared(prep, n, k, wf, wtype::f32, nullptr, 0, je - jb, y + jb, ldy);
         if (bias)
             for (int64_t i = 0; i < n; ++i)
                 for (int64_t j = jb; j < je; ++j) y[i * ldy + j] += bias[j];
@@ -616,7 +613,7 @@ bool block8(wtype wt) { return wt == wtype::q8_0 || wt == wtype::q4_0; }
 
 size_t quant_prep_bytes(wtype wt, int64_t n, int64_t k) {
     if (block8(wt)) return static_cast<size_t>(n * (k / 32)) * sizeof(block_q8x);
-    return static_cast<size_t>(n * round_up(k, 32) * 4);
+    return matmul_prep_bytes(wtype::f32, n, k);
 }
 
 void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep) {
@@ -626,12 +623,7 @@ void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, 
         for (int64_t i = i0; i < i1; ++i) quantize_q8x(x + i * k, k, offset, p + i * (k / 32));
         return;
     }
-    const int64_t kp = round_up(k, 32);
-    float *p = static_cast<float *>(prep);
-    for (int64_t i = i0; i < i1; ++i) {
-        std::memcpy(p + i * kp, x + i * k, static_cast<size_t>(k) * sizeof(float));
-        std::fill(p + i * kp + k, p + (i + 1) * kp, 0.0f);
-    }
+    matmul_prepare(x, k, wtype::f32, i0, i1, prep);
 }
 
 void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
@@ -642,7 +634,7 @@ void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype w
         if (wt == wtype::q4_0) return quant_groups<true>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
         return quant_groups<false>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
     }
-    kquant_matmul(static_cast<const float *>(prep), n, k, w, wt, bias, j0, j1, y, ldy);
+    kquant_matmul(prep, n, k, w, wt, bias, j0, j1, y, ldy);
 }
 
 }  // namespace detail

@@ -73,6 +73,32 @@ TEST_P(FloatMatmul, MatchesDoubleReference) {
     }
 }
 
+// The kernels read a row's last partial vector from a copy of exactly its remaining elements: what
+// follows the last row in memory (here NaN) must not reach the result, in decode or prefill.
+TEST_P(FloatMatmul, TailReadsNothingPastTheRow) {
+    const wtype wt = GetParam();
+    const int64_t m = 5, k = 172;  // 5 x 32 + 12 (bf16 steps), 10 x 16 + 12 (f32 steps)
+    std::vector<float> wdec;
+    auto w = encode(randn(size_t(m * k), 4), wt, m, k, wdec);
+    const float nan = NAN;
+    for (int e = 0; e < 64; ++e) {  // 256 bytes of f32 NaN; as f16 / bf16 halves: NaN or Inf
+        const size_t at = w.size();
+        w.resize(at + sizeof nan);
+        std::memcpy(w.data() + at, &nan, sizeof nan);
+    }
+    for (int64_t n : {1, 9}) {
+        const auto x = randn(size_t(n * k), 5);
+        std::vector<float> y(size_t(n * m), NAN);
+        matmul_rows(x.data(), n, k, w.data(), wt, nullptr, 0, m, y.data(), m);
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < m; ++j) {
+                double ref = 0.0;
+                for (int64_t c = 0; c < k; ++c) ref += double(x[i * k + c]) * wdec[j * k + c];
+                EXPECT_NEAR(y[i * m + j], ref, 1e-4 * (1.0 + std::fabs(ref))) << "n=" << n << " row " << j;
+            }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, FloatMatmul, ::testing::Values(wtype::f32, wtype::f16, wtype::bf16));
 
 class QuantMatmul : public ::testing::TestWithParam<wtype> {};
