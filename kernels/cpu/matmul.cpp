@@ -5,8 +5,9 @@
 // loaded is used RX times and each activation vector RW times, the sums are reduced horizontally
 // once per tile. Cache blocking: activation rows are taken in blocks that fit in L2 and, for each
 // block, the caller's range of weight rows is streamed once; the RW weight rows of a tile stay in
-// L1 while the block's activation rows pass over them. Decode (n = 1) is the same loop with RX = 1:
-// four weight rows streamed side by side, bandwidth-bound.
+// L1 while the block's activation rows pass over them. Decode (n = 1) takes one weight row at a
+// time (RX = RW = 1), bandwidth-bound. Every output is one chain of products in k order, reduced
+// horizontally in one fixed order, so its bits do not depend on the tile it was computed in.
 //
 // Activations are prepared once per product (matmul_prepare): copied into zero-padded rows, and for
 // bf16 weights on AVX512-BF16 either rounded to bf16 (act_precision::round) or, for the exact
@@ -97,6 +98,19 @@ template <class K>
 void tiled_matmul(const typename K::xt *x, int64_t xs, int64_t n, int64_t k, const typename K::wt *w, int64_t ws,
                   const float *bias, int64_t j0, int64_t j1, float *y, int64_t ldy) {
     constexpr int RX = K::RX, RW = K::RW;
+    if (n == 1) {
+        // Decode: one weight row at a time, one sequential stream per thread, which the hardware
+        // prefetchers follow best (Zen 4, 1.7B shapes, bf16 GEMV from memory: 24-27 GB/s reading
+        // four rows side by side, 31-32 one after another; the same bits either way). Software
+        // prefetch of the next row made the whole model's decode slower here (bf16 10.0-11.3 ->
+        // 11.5-12.5 tok/s without it).
+        for (int64_t j = j0; j < j1; ++j) {
+            float one;
+            K::template tile<1, 1>(x, xs, k, w + j * ws, ws, &one);
+            y[j] = one + (bias ? bias[j] : 0.0f);
+        }
+        return;
+    }
     // Activation rows per block: about 512 KiB of them (half of a Zen 4 / Sapphire Rapids L2).
     const int64_t row_bytes = xs * static_cast<int64_t>(sizeof(typename K::xt));
     const int64_t ib = std::max<int64_t>(RX, (512 * 1024 / std::max<int64_t>(1, row_bytes)) / RX * RX);
@@ -145,20 +159,13 @@ EUROLLM_AVX512 inline void store_tile(__m512 (&acc)[RX][RW], float *out) {
         if constexpr (RW == 4) {
             _mm_storeu_ps(out + r * 4, reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
         } else {
-            for (int c = 0; c < RW; ++c) out[r * RW + c] = _mm512_reduce_add_ps(acc[r][c]);
+            // Each sum in reduce4's order, so that a result does not depend on the tile width.
+            for (int c = 0; c < RW; ++c)
+                out[r * RW + c] = _mm_cvtss_f32(reduce4(acc[r][c], acc[r][c], acc[r][c], acc[r][c]));
         }
     }
 }
 
-// Decode (one activation row) streams each weight row once; a row is often one 4 KiB page, where
-// the hardware prefetcher stops and starts again. While a tile's rows are read, the next tile's rows
-// (the rw rows that follow) are asked for at the same offset, one cache line per `step` bytes read.
-template <int rw, typename W>
-inline void prefetch_next_rows(const W *w, int64_t ws, int64_t e, size_t step) {
-    const auto *p = reinterpret_cast<const char *>(w + e);
-    if ((reinterpret_cast<uintptr_t>(p) & 63) >= step) return;  // once per line
-    for (int c = 0; c < rw; ++c) _mm_prefetch(reinterpret_cast<const char *>(w + (rw + c) * ws + e), _MM_HINT_T0);
-}
 
 // ---- AVX512-BF16: bf16 weights against TERMS-term bf16 activations (2: hi, lo; 1: rounded) ----
 template <int N_TERMS>
@@ -187,7 +194,6 @@ struct bf16_kernel {
             __m512bh wv[rw];
             for (int c = 0; c < rw; ++c)
                 wv[c] = (__m512bh)_mm512_loadu_si512(e < whole ? w + c * ws + e : tail[c]);
-            if constexpr (rx == 1) prefetch_next_rows<rw>(w, ws, e, 64);
             for (int r = 0; r < rx; ++r) {
                 const __m512bh hi = (__m512bh)_mm512_loadu_si512(x + r * xs + e);
                 for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], hi, wv[c]);
@@ -235,7 +241,6 @@ struct f32x_kernel {
         for (int64_t e = 0; e < k; e += 16) {
             __m512 wv[rw];
             for (int c = 0; c < rw; ++c) wv[c] = load16<W>(e < whole ? w + c * ws + e : tail[c]);
-            if constexpr (rx == 1) prefetch_next_rows<rw>(w, ws, e, 16 * sizeof(W));
             for (int r = 0; r < rx; ++r) {
                 const __m512 xv = _mm512_loadu_ps(x + r * xs + e);
                 for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);

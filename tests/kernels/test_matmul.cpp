@@ -99,6 +99,28 @@ TEST_P(FloatMatmul, TailReadsNothingPastTheRow) {
     }
 }
 
+// kernels.h: a row's result does not depend on the other rows of the product, nor on the column
+// range a call computes. Decode (one row) streams the weights one row at a time and prefill in tiles
+// of several rows and columns; both must give the same bits.
+TEST_P(FloatMatmul, RowResultsDoNotDependOnTheBatchOrRange) {
+    const wtype wt = GetParam();
+    const int64_t n = 9, m = 23, k = 300;
+    std::vector<float> wdec;
+    const auto w = encode(randn(size_t(m * k), 6), wt, m, k, wdec);
+    const auto x = randn(size_t(n * k), 7);
+    const auto bias = randn(size_t(m), 8);
+    for (act_precision p : {act_precision::split, act_precision::round}) {
+        std::vector<float> all(static_cast<size_t>(n * m)), one(static_cast<size_t>(m));
+        matmul_rows(x.data(), n, k, w.data(), wt, bias.data(), 0, m, all.data(), m, p);
+        for (int64_t i = 0; i < n; ++i) {
+            matmul_rows(x.data() + i * k, 1, k, w.data(), wt, bias.data(), 0, 5, one.data(), m, p);
+            matmul_rows(x.data() + i * k, 1, k, w.data(), wt, bias.data(), 5, m, one.data(), m, p);
+            EXPECT_EQ(std::memcmp(one.data(), all.data() + i * m, size_t(m) * sizeof(float)), 0)
+                << "row " << i << (p == act_precision::round ? " (round)" : " (split)");
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, FloatMatmul, ::testing::Values(wtype::f32, wtype::f16, wtype::bf16));
 
 class QuantMatmul : public ::testing::TestWithParam<wtype> {};
