@@ -3,7 +3,7 @@
 //   bf16 matrix rate:      T threads issuing independent vdpbf16ps chains (32 multiply-adds each),
 //                          and, where the CPU has AMX, back-to-back tdpbf16ps on resident tiles
 //                          (16 x 16 x 32 multiply-adds each); the int8 rate likewise with tdpbssd
-//                          (16 x 16 x 64 each)
+//                          (16 x 16 x 64 each), and with vpdpbusd chains (the register kernels')
 //   kernels:               bf16 GEMV (n = 1), GEMM n = 8 (batched decode) and n = 512 (prefill),
 //                          activations split (exact) and rounded (act_precision::round), EuroLLM-1.7B shapes;
 //                          on AMX, n = 512 on the tiles rounded and exact (three bf16 terms per activation:
@@ -55,14 +55,34 @@ __attribute__((target("avx512f"))) static float read_sum(const float *p, size_t 
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+// Small starting sums: on the Zen 4 VM the rate depended on the values, and chains started at
+// 0, 1, ..., 11 ran at half the rate of chains started at 0, 0.001, ..., 0.011 (233 against 450
+// GFLOP/s, 2 threads), below what our own GEMM reached.
 __attribute__((target("avx512f,avx512bf16"))) static float bf16_spin(long iters) {
     __m512 acc[12];
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(1e-3f * static_cast<float>(i));
     const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3f80);
-    for (long it = 0; it < iters; ++it)
-        for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    for (long it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);  // in registers at -O2 too
+    }
     float s = 0;
     for (int i = 0; i < 12; ++i) s += _mm512_reduce_add_ps(acc[i]);
+    return s;
+}
+
+// The int8 rate without AMX: independent vpdpbusd chains (16 lanes x 4 multiply-adds each). 24
+// chains: with 12 the Zen 4 VM measured half the rate (the instruction's latency, not its rate).
+__attribute__((target("avx512f,avx512vnni"))) static int vnni_spin(long iters) {
+    __m512i acc[24];
+    for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_epi32(i);
+    const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    for (long it = 0; it < iters; ++it) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+    }
+    int s = 0;
+    for (int i = 0; i < 24; ++i) s += _mm512_reduce_add_epi32(acc[i]);
     return s;
 }
 
@@ -149,6 +169,11 @@ int main(int argc, char **argv) {
         const double s = run_threads(T, [&](int) { sink = sink + bf16_spin(iters); });
         fl.push_back(2.0 * 32 * 12 * iters * T / s / 1e9);
     }
+    std::vector<double> vnni;
+    for (int r = 0; __builtin_cpu_supports("avx512vnni") && r < reps; ++r) {
+        const double s = run_threads(T, [&](int) { sink = sink + static_cast<float>(vnni_spin(iters / 2)); });
+        vnni.push_back(2.0 * 64 * 24 * (iters / 2) * T / s / 1e9);
+    }
     std::vector<double> amx, amx_int8;
     const bool have_amx = amx_usable();
     for (int r = 0; have_amx && r < reps; ++r) {
@@ -228,6 +253,7 @@ int main(int argc, char **argv) {
             matmul_packed(pp, 512, k, wp.data(), wtype::q8_0, nullptr, j0, j1, y.data(), m);
         });
     const double amx_peak = amx.empty() ? 0.0 : median(amx), int8_peak = amx_int8.empty() ? 0.0 : median(amx_int8);
+    const double vnni_peak = vnni.empty() ? 0.0 : median(vnni);
     std::printf(
         "{\"threads\": %d, \"isa\": \"%s\", \"mem_read_gb_s\": %.2f, \"bf16_peak_gflops\": %.1f, "
         "\"gemv_bf16_gb_s\": %.2f, \"gemv_fraction_of_bw\": %.3f, "
@@ -236,9 +262,11 @@ int main(int argc, char **argv) {
         "\"gemm8_split_gflops\": %.1f, \"gemm8_round_gflops\": %.1f, \"amx_bf16_peak_gflops\": %.1f, "
         "\"gemm512_tiles_gflops\": %.1f, \"gemm512_tiles_fraction_of_amx_peak\": %.3f, "
         "\"gemm512_exact_tiles_gflops\": %.1f, \"gemm512_exact_tiles_fraction_of_amx_peak\": %.3f, "
-        "\"amx_int8_peak_gops\": %.1f, \"q8_0_512_gops\": %.1f, \"q8_0_512_fraction_of_int8_peak\": %.3f}\n",
+        "\"amx_int8_peak_gops\": %.1f, \"q8_0_512_gops\": %.1f, \"q8_0_512_fraction_of_int8_peak\": %.3f, "
+        "\"vnni_int8_peak_gops\": %.1f, \"q8_0_512_fraction_of_vnni_peak\": %.3f}\n",
         T, cpu_isa_name(), median(bw), peak, gemv_gbs, gemv_gbs / median(bw), g512s, g512s / peak, g512r,
         g512r / peak, g8s, g8r, amx_peak, tiles, amx_peak > 0 ? tiles / amx_peak : 0.0, exact_tiles,
-        amx_peak > 0 ? 3 * exact_tiles / amx_peak : 0.0, int8_peak, q8_gops, int8_peak > 0 ? q8_gops / int8_peak : 0.0);
+        amx_peak > 0 ? 3 * exact_tiles / amx_peak : 0.0, int8_peak, q8_gops, int8_peak > 0 ? q8_gops / int8_peak : 0.0,
+        vnni_peak, vnni_peak > 0 ? q8_gops / vnni_peak : 0.0);
     return sink == 12345.0f;
 }
