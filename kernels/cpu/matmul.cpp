@@ -197,8 +197,8 @@ struct bf16_kernel {
         // around `acc` makes GCC keep the accumulators in memory and store all of them every step.
         const int64_t whole = k / 32 * 32;
         alignas(64) uint16_t tail[rw][32] = {};
-        EUROLLM_UNROLL
-        for (int c = 0; c < rw; ++c) std::memcpy(tail[c], w + c * ws + whole, static_cast<size_t>(k - whole) * 2);
+        for (int c = 0; k > whole && c < rw; ++c)  // (w may be null when there is nothing to copy)
+            std::memcpy(tail[c], w + c * ws + whole, static_cast<size_t>(k - whole) * 2);
         for (int64_t e = 0; e < k; e += 32) {
             __m512bh wv[rw];
             EUROLLM_UNROLL
@@ -252,8 +252,8 @@ struct f32x_kernel {
         // As in bf16_kernel: the last partial step from a zero-padded copy, no branch or lambda.
         const int64_t whole = k / 16 * 16;
         W tail[rw][16] = {};
-        EUROLLM_UNROLL
-        for (int c = 0; c < rw; ++c) std::memcpy(tail[c], w + c * ws + whole, static_cast<size_t>(k - whole) * sizeof(W));
+        for (int c = 0; k > whole && c < rw; ++c)  // (w may be null when there is nothing to copy)
+            std::memcpy(tail[c], w + c * ws + whole, static_cast<size_t>(k - whole) * sizeof(W));
         for (int64_t e = 0; e < k; e += 16) {
             __m512 wv[rw];
             EUROLLM_UNROLL
