@@ -173,6 +173,18 @@ EUROLLM_AVX512 inline void store_tile(__m512 (&acc)[RX][RW], float *out) {
 }
 
 
+// The rw weight rows' last partial step (k - whole elements each, whole = k rounded down to STEP)
+// copied into zero-padded vectors, so that a kernel's loop loads whole vectors everywhere: a masked
+// load costs more than a plain one on Zen 4 (bf16 split, 512 x 2048 x 5632: 140 -> 190 GFLOP/s).
+// Returns whole.
+template <int STEP, int rw, typename W>
+inline int64_t copy_last_step(const W *w, int64_t ws, int64_t k, W (&tail)[rw][STEP]) {
+    const int64_t whole = k / STEP * STEP;
+    for (int c = 0; k > whole && c < rw; ++c)  // (w may be null when there is nothing to copy)
+        std::memcpy(tail[c], w + c * ws + whole, static_cast<size_t>(k - whole) * sizeof(W));
+    return whole;
+}
+
 // ---- AVX512-BF16: bf16 weights against TERMS-term bf16 activations (2: hi, lo; 1: rounded) ----
 template <int N_TERMS>
 struct bf16_kernel {
@@ -191,14 +203,10 @@ struct bf16_kernel {
         for (int r = 0; r < rx; ++r)
             EUROLLM_UNROLL
             for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_setzero_ps();
-        // The weight rows' last partial step comes from a zero-padded copy, so that every step is
-        // plain loads in one branch-free loop: a masked load costs more than a plain one on Zen 4
-        // (bf16 split, 512 x 2048 x 5632: 140 -> 190 GFLOP/s), and a branch, lambda or helper
-        // around `acc` makes GCC keep the accumulators in memory and store all of them every step.
-        const int64_t whole = k / 32 * 32;
+        // Plain loads in one branch-free loop (copy_last_step): a branch, lambda or helper around
+        // `acc` makes GCC keep the accumulators in memory and store all of them every step.
         alignas(64) uint16_t tail[rw][32] = {};
-        for (int c = 0; k > whole && c < rw; ++c)  // (w may be null when there is nothing to copy)
-            std::memcpy(tail[c], w + c * ws + whole, static_cast<size_t>(k - whole) * 2);
+        const int64_t whole = copy_last_step(w, ws, k, tail);
         for (int64_t e = 0; e < k; e += 32) {
             __m512bh wv[rw];
             EUROLLM_UNROLL
@@ -249,11 +257,9 @@ struct f32x_kernel {
         for (int r = 0; r < rx; ++r)
             EUROLLM_UNROLL
             for (int c = 0; c < rw; ++c) acc[r][c] = _mm512_setzero_ps();
-        // As in bf16_kernel: the last partial step from a zero-padded copy, no branch or lambda.
-        const int64_t whole = k / 16 * 16;
-        W tail[rw][16] = {};
-        for (int c = 0; k > whole && c < rw; ++c)  // (w may be null when there is nothing to copy)
-            std::memcpy(tail[c], w + c * ws + whole, static_cast<size_t>(k - whole) * sizeof(W));
+        // As in bf16_kernel: one branch-free loop of plain loads.
+        alignas(64) W tail[rw][16] = {};
+        const int64_t whole = copy_last_step(w, ws, k, tail);
         for (int64_t e = 0; e < k; e += 16) {
             __m512 wv[rw];
             EUROLLM_UNROLL
