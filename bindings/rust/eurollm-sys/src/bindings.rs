@@ -85,7 +85,7 @@ impl eurollm_precision {
  bf16 terms that sum to it exactly, so they run on the tiles with exact products, and on Zen 4
  into two (16 of the 24 significand bits, ~1e-5 relative). BF16 rounds activations to bf16, as
  PyTorch's bf16 autocast and llama.cpp do: faster where a product is compute-bound (prompt
- processing, batched decoding, training; about 1.7x EXACT with AMX, 2x with AVX512-BF16 alone),
+ processing, batched decoding, training; about 1.7x EXACT with AMX, 1.75x on Zen 4 without it),
  the same elsewhere; with AMX a prompt's attention also takes bf16 operands (softmax in float32),
  where EXACT splits them into three terms each.
  q8_0/q4_0 weights quantize activations to 8 bits per block in both modes; under BF16, products
