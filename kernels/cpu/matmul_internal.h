@@ -55,6 +55,25 @@ struct block_q6_k {
 static_assert(sizeof(block_q8_0) == 34 && sizeof(block_q4_0) == 18, "ggml block sizes");
 static_assert(sizeof(block_q4_k) == 144 && sizeof(block_q6_k) == 210, "ggml k-quant block sizes");
 
+// q4_k: the 6-bit scale and min of sub-block j (0-7) from the packed 12 bytes.
+inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+    }
+}
+
+// q4_k / q6_k products on AVX-512 (matmul.cpp), from activations prepared for f32 weights; false
+// without AVX-512. kquant_rows: y as matmul_prepared computes it (decode: the weights dequantized in
+// registers); kquant_dequantize: `rows` rows of w as f32 (row stride k), the values dequantize_row
+// gives, so a product on them has the same bits as kquant_rows.
+bool kquant_rows(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
+                 int64_t j1, float *y, int64_t ldy);
+bool kquant_dequantize(const void *w, wtype wt, int64_t k, int64_t rows, float *out);
+
 // Activations quantized for the q8_0/q4_0 dot products: per 32-element block the scale d, the
 // sum of the 32 int8 values times the weight type's offset (128 for q8_0, 8 for q4_0: what the
 // unsigned-weight instructions add, see matmul_quant.cpp) and the values.

@@ -21,8 +21,9 @@
 // The unsigned-by-signed instructions (vpdpbusd, tdpbsud) see q8_0 as q + 128 and q4_0 as its
 // nibbles; block_q8x::bias (the activation sum times 128 or 8) takes the offset back out.
 //
-// q4_k / q6_k: weight rows are dequantized to f32 one tile at a time and multiplied in f32
-// (correct, not yet tuned).
+// q4_k / q6_k: the product is defined as the f32 product on the dequantized rows (f32
+// activations). Decode on AVX-512 dequantizes 16 weights at a time in registers (matmul.cpp,
+// kquant_rows); longer products dequantize eight rows at a time into f32 and multiply those.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -587,10 +588,12 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
 #endif
 }
 
-// k-quants: dequantize weight rows into f32 and multiply with the activations prepared for f32
-// weights (quant_prepare).
+// k-quants: the activations are prepared for f32 weights (quant_prepare). Decode on AVX-512
+// dequantizes in registers (kquant_rows); otherwise weight rows are dequantized into f32, eight at
+// a time, and multiplied as f32 weights (on AVX-512 with the same values, so the same bits).
 void kquant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                    int64_t j1, float *y, int64_t ldy) {
+    if (n == 1 && kquant_rows(prep, n, k, w, wt, bias, j0, j1, y, ldy)) return;
     thread_local aligned_buffer buf;
     constexpr int64_t JB = 8;
     float *wf = static_cast<float *>(buf.get(static_cast<size_t>(JB * k) * sizeof(float)));
@@ -598,8 +601,9 @@ void kquant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype 
     const int64_t row_bytes = wtype_row_bytes(wt, k);
     for (int64_t jb = j0; jb < j1; jb += JB) {
         const int64_t je = std::min(j1, jb + JB);
-        for (int64_t j = jb; j < je; ++j)
-            dequantize_row(static_cast<const uint8_t *>(w) + j * row_bytes, wt, k, wf + (j - jb) * k);
+        const uint8_t *rows = static_cast<const uint8_t *>(w) + jb * row_bytes;
+        if (!kquant_dequantize(rows, wt, k, je - jb, wf))
+            for (int64_t j = jb; j < je; ++j) dequantize_row(rows + (j - jb) * row_bytes, wt, k, wf + (j - jb) * k);
         matmul_prepared(prep, n, k, wf, wtype::f32, nullptr, 0, je - jb, y + jb, ldy);
         if (bias)
             for (int64_t i = 0; i < n; ++i)

@@ -38,16 +38,6 @@ __attribute__((target("avx512f"))) void f32_to_f16_avx512(const float *x, int64_
 }
 #endif
 
-void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
-    }
-}
-
 }  // namespace
 
 int64_t wtype_block_elems(wtype wt) {
@@ -115,9 +105,9 @@ void dequantize_row(const void *row, wtype wt, int64_t n, float *out) {
                 float *y = out + i * 256;
                 for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
                     uint8_t sc, m;
-                    get_scale_min_k4(is + 0, b[i].scales, &sc, &m);
+                    detail::get_scale_min_k4(is + 0, b[i].scales, &sc, &m);
                     const float d1 = d * sc, m1 = dmin * m;
-                    get_scale_min_k4(is + 1, b[i].scales, &sc, &m);
+                    detail::get_scale_min_k4(is + 1, b[i].scales, &sc, &m);
                     const float d2 = d * sc, m2 = dmin * m;
                     for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
                     for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;

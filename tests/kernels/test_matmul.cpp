@@ -321,6 +321,44 @@ TEST(Quant, KQuantDecoding) {
     EXPECT_FLOAT_EQ(y[5], 3.0f * 5 - 0.5f * 2);
 }
 
+// Q4_K / Q6_K products (decode dequantizes in registers on AVX-512, longer products dequantize rows
+// first): the same bits as the f32 product on dequantize_row's rows, and a row's result does not
+// depend on the batch or the column range. Random blocks with every scale, min and quant in use.
+TEST(Quant, KQuantProductsAreTheF32ProductOnTheDequantizedRows) {
+    const int64_t m = 23, k = 512, n = 9;
+    std::mt19937 rng(21);
+    for (wtype wt : {wtype::q4_k, wtype::q6_k}) {
+        std::vector<uint8_t> w(size_t(m * wtype_row_bytes(wt, k)));
+        for (auto &b : w) b = static_cast<uint8_t>(rng());
+        const int64_t blocks = m * k / 256;
+        for (int64_t i = 0; i < blocks; ++i) {  // finite, modest block scales
+            if (wt == wtype::q4_k) {
+                auto *b = reinterpret_cast<eurollm::kernels::detail::block_q4_k *>(w.data()) + i;
+                b->d = static_cast<uint16_t>(0x1800 + rng() % 0x800);     // ~2^-9 .. 2^-8
+                b->dmin = static_cast<uint16_t>(0x1400 + rng() % 0x800);
+            } else {
+                auto *b = reinterpret_cast<eurollm::kernels::detail::block_q6_k *>(w.data()) + i;
+                b->d = static_cast<uint16_t>(0x1800 + rng() % 0x800);
+            }
+        }
+        std::vector<float> wf(size_t(m * k));
+        for (int64_t j = 0; j < m; ++j)
+            dequantize_row(w.data() + j * wtype_row_bytes(wt, k), wt, k, wf.data() + j * k);
+        const auto x = randn(size_t(n * k), 22);
+        const auto bias = randn(size_t(m), 23);
+        std::vector<float> ref(static_cast<size_t>(n * m)), all(static_cast<size_t>(n * m)), one(static_cast<size_t>(m));
+        matmul_rows(x.data(), n, k, wf.data(), wtype::f32, bias.data(), 0, m, ref.data(), m);
+        matmul_rows(x.data(), n, k, w.data(), wt, bias.data(), 0, m, all.data(), m);
+        EXPECT_EQ(std::memcmp(ref.data(), all.data(), ref.size() * sizeof(float)), 0) << (wt == wtype::q4_k ? "q4_k" : "q6_k") << " n = 9";
+        for (int64_t i = 0; i < n; ++i) {
+            matmul_rows(x.data() + i * k, 1, k, w.data(), wt, bias.data(), 0, 6, one.data(), m);
+            matmul_rows(x.data() + i * k, 1, k, w.data(), wt, bias.data(), 6, m, one.data(), m);
+            EXPECT_EQ(std::memcmp(one.data(), ref.data() + i * m, size_t(m) * sizeof(float)), 0)
+                << (wt == wtype::q4_k ? "q4_k" : "q6_k") << " row " << i;
+        }
+    }
+}
+
 TEST(Isa, EveryLevelAgrees) {
     // The suite runs under the machine's best level; this prints it for the log.
     std::printf("[   info   ] kernels dispatch to %s\n", cpu_isa_name());
