@@ -36,6 +36,8 @@ PAIRS = [
     ("f16 bf16", "eurollm-1.7b-random-f16.gguf", "eurollm-1.7b-random-f16.gguf", ["--precision", "bf16"]),
     ("q8_0", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", []),
     ("q4_0", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", []),
+    # Q4_K_M-shaped (q4_k and q6_k blocks, random values): the usual GGUF download's format.
+    ("q4_k_m", "eurollm-1.7b-random-q4_k_m.gguf", "eurollm-1.7b-random-q4_k_m.gguf", []),
     ("q8_0 kv f16", "eurollm-1.7b-random-q8_0.gguf", "eurollm-1.7b-random-q8_0.gguf", ["--kv-type", "f16"]),
     ("q4_0 kv f16", "eurollm-1.7b-random-q4_0.gguf", "eurollm-1.7b-random-q4_0.gguf", ["--kv-type", "f16"]),
     # BF16 precision on quantized weights: prefills of 64 rows or more on bf16 tiles, the blocks
