@@ -475,6 +475,87 @@ EUROLLM_AVX512 void dequantize_blocks(const B *w, int64_t blocks, float *out) {
     }
 }
 
+// ---- AVX2: q4_k / q6_k weights dequantized 8 at a time, as avx2_kernel's products on the
+// dequantized rows (8 lanes, hsum8; k is a multiple of 256, so there is no scalar tail) ----
+// q4_k: d * sc * q is exact (at most 11 + 6 + 4 significant bits), so the fused d * sc * q - dmin * m
+// rounds as dequantize_row's multiply-then-subtract does; q6_k: (d * sc) * q, one rounding each.
+struct kq_scales_avx2 {
+    float d[16], m[16];  // per 16-element half-sub-block, as kq_load16's steps: q4_k sub-block s / 2
+};
+EUROLLM_AVX2 inline void block_scales_avx2(const block_q4_k &b, kq_scales_avx2 &t) {
+    const float d = _cvtsh_ss(b.d), dmin = _cvtsh_ss(b.dmin);
+    for (int is = 0; is < 8; ++is) {
+        uint8_t sc, m;
+        detail::get_scale_min_k4(is, b.scales, &sc, &m);
+        t.d[2 * is] = t.d[2 * is + 1] = d * sc;
+        t.m[2 * is] = t.m[2 * is + 1] = dmin * m;
+    }
+}
+EUROLLM_AVX2 inline void block_scales_avx2(const block_q6_k &b, kq_scales_avx2 &t) {
+    const float d = _cvtsh_ss(b.d);
+    for (int st = 0; st < 16; ++st) t.d[st] = d * b.scales[st], t.m[st] = 0.0f;
+}
+
+// Elements 8 e .. 8 e + 7 of the block (e in 0-31; a constant once the caller's loop is unrolled).
+EUROLLM_AVX2 inline __m256 kq_load8(const block_q4_k &b, const kq_scales_avx2 &t, int e) {
+    const int j = e / 8, high = (e / 4) % 2, l0 = (e % 4) * 8;
+    __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(b.qs + 32 * j + l0));
+    if (high) v = _mm_srli_epi16(v, 4);
+    v = _mm_and_si128(v, _mm_set1_epi8(0x0F));
+    const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+    return _mm256_fmsub_ps(_mm256_set1_ps(t.d[e / 2]), q, _mm256_set1_ps(t.m[e / 2]));
+}
+EUROLLM_AVX2 inline __m256 kq_load8(const block_q6_k &b, const kq_scales_avx2 &t, int e) {
+    const int h = e / 16, quarter = (e % 16) / 4, l0 = (e % 4) * 8;
+    __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(b.ql + 64 * h + (quarter % 2) * 32 + l0));
+    if (quarter >= 2) lo = _mm_srli_epi16(lo, 4);
+    lo = _mm_and_si128(lo, _mm_set1_epi8(0x0F));
+    __m128i hi = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(b.qh + 32 * h + l0));
+    hi = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(hi, 2 * quarter), _mm_set1_epi8(0x03)), 4);
+    const __m128i q = _mm_sub_epi8(_mm_or_si128(lo, hi), _mm_set1_epi8(32));
+    // Scale 8 h + l0 / 16 + 2 quarter: the 16-element step e / 2 of kq_load16.
+    return _mm256_mul_ps(_mm256_set1_ps(t.d[e / 2]), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+}
+
+template <typename B>
+struct kquant_kernel_avx2 {
+    using xt = float;
+    using wt = B;
+    static constexpr int RX = 4, RW = 2;
+
+    template <int rx, int rw>
+    EUROLLM_AVX2 static void tile(const float *x, int64_t xs, int64_t k, const B *w, int64_t ws, float *out) {
+        __m256 acc[rx][rw];
+        for (int r = 0; r < rx; ++r)
+            for (int c = 0; c < rw; ++c) acc[r][c] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < k / 256; ++b) {
+            kq_scales_avx2 sc[rw];
+            for (int c = 0; c < rw; ++c) block_scales_avx2(w[c * ws + b], sc[c]);
+            _Pragma("GCC unroll 32")
+            for (int e = 0; e < 32; ++e) {
+                __m256 wv[rw];
+                for (int c = 0; c < rw; ++c) wv[c] = kq_load8(w[c * ws + b], sc[c], e);
+                for (int r = 0; r < rx; ++r) {
+                    const __m256 xv = _mm256_loadu_ps(x + r * xs + b * 256 + e * 8);
+                    for (int c = 0; c < rw; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+                }
+            }
+        }
+        for (int r = 0; r < rx; ++r)
+            for (int c = 0; c < rw; ++c) out[r * rw + c] = hsum8(acc[r][c]);
+    }
+};
+
+template <typename B>
+EUROLLM_AVX2 void dequantize_blocks_avx2(const B *w, int64_t blocks, float *out) {
+    for (int64_t b = 0; b < blocks; ++b) {
+        kq_scales_avx2 sc;
+        block_scales_avx2(w[b], sc);
+        _Pragma("GCC unroll 32")
+        for (int e = 0; e < 32; ++e) _mm256_storeu_ps(out + b * 256 + e * 8, kq_load8(w[b], sc, e));
+    }
+}
+
 #endif  // __x86_64__
 
 template <template <typename> class K>
@@ -561,16 +642,23 @@ namespace detail {
 bool kquant_rows(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                  int64_t j1, float *y, int64_t ldy) {
 #if defined(__x86_64__)
-    if (cpu_isa() != isa::avx512 || (wt != wtype::q4_k && wt != wtype::q6_k)) return false;
+    if (wt != wtype::q4_k && wt != wtype::q6_k) return false;
     const float *x = static_cast<const float *>(prep);
     const int64_t kpp = padded_k(prep_kind::f32, k), blocks = k / 256;
-    if (wt == wtype::q4_k)
-        tiled_matmul<kquant_kernel<block_q4_k>>(x, kpp, n, k, static_cast<const block_q4_k *>(w), blocks, bias, j0,
-                                                j1, y, ldy);
-    else
-        tiled_matmul<kquant_kernel<block_q6_k>>(x, kpp, n, k, static_cast<const block_q6_k *>(w), blocks, bias, j0,
-                                                j1, y, ldy);
-    return true;
+    const auto *w4 = static_cast<const block_q4_k *>(w);
+    const auto *w6 = static_cast<const block_q6_k *>(w);
+    switch (cpu_isa()) {
+        case isa::avx512:
+            if (wt == wtype::q4_k) tiled_matmul<kquant_kernel<block_q4_k>>(x, kpp, n, k, w4, blocks, bias, j0, j1, y, ldy);
+            else tiled_matmul<kquant_kernel<block_q6_k>>(x, kpp, n, k, w6, blocks, bias, j0, j1, y, ldy);
+            return true;
+        case isa::avx2:
+            if (wt == wtype::q4_k)
+                tiled_matmul<kquant_kernel_avx2<block_q4_k>>(x, kpp, n, k, w4, blocks, bias, j0, j1, y, ldy);
+            else tiled_matmul<kquant_kernel_avx2<block_q6_k>>(x, kpp, n, k, w6, blocks, bias, j0, j1, y, ldy);
+            return true;
+        default: return false;
+    }
 #else
     (void)prep, (void)n, (void)k, (void)w, (void)wt, (void)bias, (void)j0, (void)j1, (void)y, (void)ldy;
     return false;
@@ -579,10 +667,21 @@ bool kquant_rows(const void *prep, int64_t n, int64_t k, const void *w, wtype wt
 
 bool kquant_dequantize(const void *w, wtype wt, int64_t k, int64_t rows, float *out) {
 #if defined(__x86_64__)
-    if (cpu_isa() != isa::avx512 || (wt != wtype::q4_k && wt != wtype::q6_k)) return false;
-    if (wt == wtype::q4_k) dequantize_blocks(static_cast<const block_q4_k *>(w), rows * (k / 256), out);
-    else dequantize_blocks(static_cast<const block_q6_k *>(w), rows * (k / 256), out);
-    return true;
+    if (wt != wtype::q4_k && wt != wtype::q6_k) return false;
+    const int64_t blocks = rows * (k / 256);
+    const auto *w4 = static_cast<const block_q4_k *>(w);
+    const auto *w6 = static_cast<const block_q6_k *>(w);
+    switch (cpu_isa()) {
+        case isa::avx512:
+            if (wt == wtype::q4_k) dequantize_blocks(w4, blocks, out);
+            else dequantize_blocks(w6, blocks, out);
+            return true;
+        case isa::avx2:
+            if (wt == wtype::q4_k) dequantize_blocks_avx2(w4, blocks, out);
+            else dequantize_blocks_avx2(w6, blocks, out);
+            return true;
+        default: return false;
+    }
 #else
     (void)w, (void)wt, (void)k, (void)rows, (void)out;
     return false;

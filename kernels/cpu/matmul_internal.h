@@ -66,10 +66,10 @@ inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     }
 }
 
-// q4_k / q6_k products on AVX-512 (matmul.cpp), from activations prepared for f32 weights; false
-// without AVX-512. kquant_rows: y as matmul_prepared computes it (decode: the weights dequantized in
-// registers); kquant_dequantize: `rows` rows of w as f32 (row stride k), the values dequantize_row
-// gives, so a product on them has the same bits as kquant_rows.
+// q4_k / q6_k products (matmul.cpp), from activations prepared for f32 weights. kquant_rows: y as
+// the f32 product on the dequantized rows, the weights dequantized in registers (AVX-512 or AVX2;
+// false elsewhere); kquant_dequantize: `rows` rows of w as f32 (row stride k), the values
+// dequantize_row gives, vectorized (AVX-512 or AVX2; false elsewhere).
 bool kquant_rows(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                  int64_t j1, float *y, int64_t ldy);
 bool kquant_dequantize(const void *w, wtype wt, int64_t k, int64_t rows, float *out);

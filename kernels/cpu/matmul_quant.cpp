@@ -22,8 +22,9 @@
 // nibbles; block_q8x::bias (the activation sum times 128 or 8) takes the offset back out.
 //
 // q4_k / q6_k: the product is defined as the f32 product on the dequantized rows (f32
-// activations). Decode on AVX-512 dequantizes 16 weights at a time in registers (matmul.cpp,
-// kquant_rows); longer products dequantize eight rows at a time into f32 and multiply those.
+// activations). Decode dequantizes the weights in registers as it reads them (matmul.cpp,
+// kquant_rows, AVX-512 and AVX2); longer products dequantize eight rows at a time into f32 and
+// multiply those.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -588,9 +589,9 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
 #endif
 }
 
-// k-quants: the activations are prepared for f32 weights (quant_prepare). Decode on AVX-512
-// dequantizes in registers (kquant_rows); otherwise weight rows are dequantized into f32, eight at
-// a time, and multiplied as f32 weights (on AVX-512 with the same values, so the same bits).
+// k-quants: the activations are prepared for f32 weights (quant_prepare). Decode dequantizes in
+// registers (kquant_rows, AVX-512 / AVX2); otherwise weight rows are dequantized into f32, eight at
+// a time, and multiplied as f32 weights (the same values either way, so the same bits).
 void kquant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                    int64_t j1, float *y, int64_t ldy) {
     if (n == 1 && kquant_rows(prep, n, k, w, wt, bias, j0, j1, y, ldy)) return;
