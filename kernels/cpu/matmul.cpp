@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <new>
 #include <cstring>
+#include <type_traits>
 
 #include "common/math.h"
 #include "cpu/isa.h"
@@ -359,10 +360,9 @@ struct avx2_kernel {
 
 // ---- AVX-512 F: q4_k / q6_k weights dequantized to f32 16 at a time, in registers ----
 // Each value as dequantize_row computes it: q4_k (d * sc) * q - dmin * m, q6_k (d * sc) * q, one
-// rounding per operation (the _round forms are never contracted into an FMA). The products then
-// run as f32x_kernel's on the dequantized rows, so they have the same bits; decode reads 0.56
-// (q4_k) or 0.82 (q6_k) bytes per weight instead of dequantizing rows into memory first.
-constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+// rounding per operation. The products then run as f32x_kernel's on the dequantized rows, so they
+// have the same bits; decode reads 0.56 (q4_k) or 0.82 (q6_k) bytes per weight instead of
+// dequantizing rows into memory first.
 
 // q4_k: the 16 values a 4-bit quant can take in each of the block's 8 sub-blocks of 32 elements,
 // so that a step of 16 elements is one vpermps (Zen 4, 1.7B q4_k decode: 1.5x over converting
@@ -386,7 +386,7 @@ EUROLLM_AVX512 inline void block_values(const block_q4_k &b, q4k_block_values &t
     bytes = _mm_mask_mov_epi8(bytes, 0xF000, _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), nib), top));
     const __m512 dd = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(_cvtsh_ss(b.d)), _mm512_set1_ps(_cvtsh_ss(b.dmin)));
     alignas(64) float dm[16];  // d * sc 0-7, dmin * m 0-7
-    _mm512_store_ps(dm, _mm512_mul_round_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes)), dd, kRound));
+    _mm512_store_ps(dm, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes)), dd));
     const __m512 q = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     // d * sc * q is exact (at most 11 + 6 + 4 significant bits), so one fused operation rounds
     // d * sc * q - dmin * m as the scalar multiply-then-subtract does.
@@ -409,8 +409,7 @@ struct q6k_block_values {
 };
 EUROLLM_AVX512 inline void block_values(const block_q6_k &b, q6k_block_values &t) {
     const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales));
-    _mm512_store_ps(t.d, _mm512_mul_round_ps(_mm512_set1_ps(_cvtsh_ss(b.d)),
-                                             _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)), kRound));
+    _mm512_store_ps(t.d, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b.d)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc))));
 }
 
 EUROLLM_AVX512 inline __m512 kq_load16(const block_q6_k &b, const q6k_block_values &t, int s) {
@@ -423,7 +422,7 @@ EUROLLM_AVX512 inline __m512 kq_load16(const block_q6_k &b, const q6k_block_valu
     __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qh + 32 * h + l0));
     hi = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(hi, 2 * quarter), _mm_set1_epi8(0x03)), 4);
     const __m128i q = _mm_sub_epi8(_mm_or_si128(lo, hi), _mm_set1_epi8(32));
-    return _mm512_mul_round_ps(_mm512_set1_ps(t.d[s]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), kRound);
+    return _mm512_mul_ps(_mm512_set1_ps(t.d[s]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
 }
 
 template <typename B>
@@ -645,26 +644,33 @@ void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtyp
 
 namespace detail {
 
+namespace {
+// f(block pointer) for q4_k / q6_k weights; false for any other type.
+template <class F>
+bool with_kquant_blocks(const void *w, wtype wt, F f) {
+    if (wt == wtype::q4_k) return f(static_cast<const block_q4_k *>(w));
+    if (wt == wtype::q6_k) return f(static_cast<const block_q6_k *>(w));
+    return false;
+}
+}  // namespace
+
 bool kquant_rows(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
                  int64_t j1, float *y, int64_t ldy) {
 #if defined(__x86_64__)
-    if (wt != wtype::q4_k && wt != wtype::q6_k) return false;
     const float *x = static_cast<const float *>(prep);
     const int64_t kpp = padded_k(prep_kind::f32, k), blocks = k / 256;
-    const auto *w4 = static_cast<const block_q4_k *>(w);
-    const auto *w6 = static_cast<const block_q6_k *>(w);
-    switch (cpu_isa()) {
-        case isa::avx512:
-            if (wt == wtype::q4_k) tiled_matmul<kquant_kernel<block_q4_k>>(x, kpp, n, k, w4, blocks, bias, j0, j1, y, ldy);
-            else tiled_matmul<kquant_kernel<block_q6_k>>(x, kpp, n, k, w6, blocks, bias, j0, j1, y, ldy);
-            return true;
-        case isa::avx2:
-            if (wt == wtype::q4_k)
-                tiled_matmul<kquant_kernel_avx2<block_q4_k>>(x, kpp, n, k, w4, blocks, bias, j0, j1, y, ldy);
-            else tiled_matmul<kquant_kernel_avx2<block_q6_k>>(x, kpp, n, k, w6, blocks, bias, j0, j1, y, ldy);
-            return true;
-        default: return false;
-    }
+    return with_kquant_blocks(w, wt, [&](const auto *wb) {
+        using B = std::remove_const_t<std::remove_pointer_t<decltype(wb)>>;
+        switch (cpu_isa()) {
+            case isa::avx512:
+                tiled_matmul<kquant_kernel<B>>(x, kpp, n, k, wb, blocks, bias, j0, j1, y, ldy);
+                return true;
+            case isa::avx2:
+                tiled_matmul<kquant_kernel_avx2<B>>(x, kpp, n, k, wb, blocks, bias, j0, j1, y, ldy);
+                return true;
+            default: return false;
+        }
+    });
 #else
     (void)prep, (void)n, (void)k, (void)w, (void)wt, (void)bias, (void)j0, (void)j1, (void)y, (void)ldy;
     return false;
@@ -673,21 +679,13 @@ bool kquant_rows(const void *prep, int64_t n, int64_t k, const void *w, wtype wt
 
 bool kquant_dequantize(const void *w, wtype wt, int64_t k, int64_t rows, float *out) {
 #if defined(__x86_64__)
-    if (wt != wtype::q4_k && wt != wtype::q6_k) return false;
-    const int64_t blocks = rows * (k / 256);
-    const auto *w4 = static_cast<const block_q4_k *>(w);
-    const auto *w6 = static_cast<const block_q6_k *>(w);
-    switch (cpu_isa()) {
-        case isa::avx512:
-            if (wt == wtype::q4_k) dequantize_blocks(w4, blocks, out);
-            else dequantize_blocks(w6, blocks, out);
-            return true;
-        case isa::avx2:
-            if (wt == wtype::q4_k) dequantize_blocks_avx2(w4, blocks, out);
-            else dequantize_blocks_avx2(w6, blocks, out);
-            return true;
-        default: return false;
-    }
+    return with_kquant_blocks(w, wt, [&](const auto *wb) {
+        switch (cpu_isa()) {
+            case isa::avx512: dequantize_blocks(wb, rows * (k / 256), out); return true;
+            case isa::avx2: dequantize_blocks_avx2(wb, rows * (k / 256), out); return true;
+            default: return false;
+        }
+    });
 #else
     (void)w, (void)wt, (void)k, (void)rows, (void)out;
     return false;

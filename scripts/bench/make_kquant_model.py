@@ -16,24 +16,11 @@ VT = gguf.GGUFValueType
 
 
 def copy_metadata(reader, writer):
-    scalar_adders = {VT.UINT8: writer.add_uint8, VT.INT8: writer.add_int8, VT.UINT16: writer.add_uint16,
-                     VT.INT16: writer.add_int16, VT.UINT32: writer.add_uint32, VT.INT32: writer.add_int32,
-                     VT.UINT64: writer.add_uint64, VT.INT64: writer.add_int64, VT.FLOAT32: writer.add_float32,
-                     VT.FLOAT64: writer.add_float64, VT.BOOL: writer.add_bool}
     for name, field in reader.fields.items():
         if name.startswith("GGUF.") or name in ("general.architecture", "general.file_type"):
             continue
         kind = field.types[0]
-        if kind == VT.ARRAY:
-            items = [field.parts[i] for i in field.data]
-            if field.types[-1] == VT.STRING:
-                writer.add_array(name, [bytes(v).decode("utf-8") for v in items])
-            else:
-                writer.add_array(name, [v[0].item() for v in items])
-        elif kind == VT.STRING:
-            writer.add_string(name, bytes(field.parts[field.data[0]]).decode("utf-8"))
-        else:
-            scalar_adders[kind](name, field.parts[field.data[0]][0].item())
+        writer.add_key_value(name, field.contents(), kind, sub_type=field.types[-1] if kind == VT.ARRAY else None)
     writer.add_uint32("general.file_type", 15)  # LLAMA_FTYPE_MOSTLY_Q4_K_M
 
 
