@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "common/aligned_buffer.h"
@@ -31,6 +33,77 @@ __attribute__((target("amx-tile"))) inline void load_tile_config(const tile_conf
     _tile_loadconfig(&cfg);
 }
 #endif
+
+// ---- the tiled driver, shared by the SIMD kernels of matmul.cpp and matmul_kquant.cpp -------------
+// K provides RX, RW and tile<rx, rw>(x rows, x stride, k, w rows, w stride, out[rx * rw]).
+template <class K, int RW, int R = K::RX>
+inline void tile_rows(int rx, const typename K::xt *x, int64_t xs, int64_t k, const typename K::wt *w, int64_t ws,
+                      float *out) {
+    if constexpr (R >= 1) {
+        if (rx == R) return K::template tile<R, RW>(x, xs, k, w, ws, out);
+        tile_rows<K, RW, R - 1>(rx, x, xs, k, w, ws, out);
+    }
+}
+
+// Decode takes the range in runs of this many rows, cut into RW parts: parts far apart read slower
+// (Zen 4, bf16 GEMV of 5632 x 2048 on 2 threads, parts 704 rows apart: 22 GB/s; runs of 64 or
+// 256 rows: 27-29 GB/s, 0.9-1.0 of one stream's read rate; model decode 10.9 -> 12.0 tok/s).
+constexpr int64_t kDecodeRows = 256;
+template <class K>
+void tiled_matmul(const typename K::xt *x, int64_t xs, int64_t n, int64_t k, const typename K::wt *w, int64_t ws,
+                  const float *bias, int64_t j0, int64_t j1, float *y, int64_t ldy) {
+    constexpr int RX = K::RX, RW = K::RW;
+    if (n == 1) {
+        // Decode: each run of kDecodeRows rows is cut into RW equal parts and a tile takes one row of
+        // each, so every thread reads RW sequential streams, which the hardware prefetchers follow,
+        // and the tile has RW independent accumulator chains in flight. Adjacent rows side by side (RW
+        // streams hopping over each other's rows) and one row at a time (one chain, two dependent
+        // vdpbf16ps per line in the split product) both read slower (Zen 4, 1.7B shapes, bf16
+        // split GEMV: adjacent pairs 26 GB/s, one row 32-36, four parts 41-46). Software prefetch
+        // made the whole model's decode slower here (bf16 10.0-11.3 -> 11.5-12.5 tok/s without it).
+        for (int64_t jb = j0; jb < j1; jb += kDecodeRows) {
+            const int64_t je = std::min(j1, jb + kDecodeRows), part = (je - jb) / RW;
+            for (int64_t i = 0; i < part; ++i) {
+                float out[RW];
+                K::template tile<1, RW>(x, xs, k, w + (jb + i) * ws, part * ws, out);
+                for (int c = 0; c < RW; ++c) {
+                    const int64_t j = jb + c * part + i;
+                    y[j] = out[c] + (bias ? bias[j] : 0.0f);
+                }
+            }
+            for (int64_t j = jb + RW * part; j < je; ++j) {
+                float one;
+                K::template tile<1, 1>(x, xs, k, w + j * ws, ws, &one);
+                y[j] = one + (bias ? bias[j] : 0.0f);
+            }
+        }
+        return;
+    }
+    // Activation rows per block: about 512 KiB of them (half of a Zen 4 / Sapphire Rapids L2).
+    const int64_t row_bytes = xs * static_cast<int64_t>(sizeof(typename K::xt));
+    const int64_t ib = std::max<int64_t>(RX, (512 * 1024 / std::max<int64_t>(1, row_bytes)) / RX * RX);
+    float out[RX * RW];
+    for (int64_t i0 = 0; i0 < n; i0 += ib) {
+        const int64_t i1 = std::min(n, i0 + ib);
+        int64_t j = j0;
+        for (; j < j1; j += RW) {
+            const int rw = static_cast<int>(std::min<int64_t>(RW, j1 - j));
+            for (int64_t i = i0; i < i1; i += RX) {
+                const int rx = static_cast<int>(std::min<int64_t>(RX, i1 - i));
+                if (rw == RW) tile_rows<K, RW>(rx, x + i * xs, xs, k, w + j * ws, ws, out);
+                else
+                    for (int c = 0; c < rw; ++c) {
+                        float one[RX];
+                        tile_rows<K, 1>(rx, x + i * xs, xs, k, w + (j + c) * ws, ws, one);
+                        for (int r = 0; r < rx; ++r) out[r * RW + c] = one[r];
+                    }
+                for (int r = 0; r < rx; ++r)
+                    for (int c = 0; c < rw; ++c)
+                        y[(i + r) * ldy + j + c] = out[r * RW + c] + (bias ? bias[j + c] : 0.0f);
+            }
+        }
+    }
+}
 
 // The ggml block layouts.
 struct block_q8_0 {
@@ -66,14 +139,6 @@ inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     }
 }
 
-// q4_k / q6_k products (matmul.cpp), from activations prepared for f32 weights. kquant_rows: y as
-// the f32 product on the dequantized rows, the weights dequantized in registers (AVX-512 or AVX2;
-// false elsewhere); kquant_dequantize: `rows` rows of w as f32 (row stride k), the values
-// dequantize_row gives, vectorized (AVX-512 or AVX2; false elsewhere).
-bool kquant_rows(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
-                 int64_t j1, float *y, int64_t ldy);
-bool kquant_dequantize(const void *w, wtype wt, int64_t k, int64_t rows, float *out);
-
 // Activations quantized for the q8_0/q4_0 dot products: per 32-element block the scale d, the
 // sum of the 32 int8 values times the weight type's offset (128 for q8_0, 8 for q4_0: what the
 // unsigned-weight instructions add, see matmul_quant.cpp) and the values.
@@ -85,6 +150,31 @@ struct block_q8x {
 static_assert(sizeof(block_q8x) == 40, "activation block size");
 
 void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out);
+
+// The 8-bit scale of n activations (amax / 127) and its inverse (0 for an all-zero block): the
+// rule of both activation formats, q = round-to-nearest-even(x * id).
+inline float q8_scale(const float *x, int64_t n, float *id) {
+    float amax = 0.0f;
+    for (int64_t e = 0; e < n; ++e) amax = std::fmax(amax, std::fabs(x[e]));
+    const float d = amax / 127.0f;
+    *id = d != 0.0f ? 1.0f / d : 0.0f;
+    return d;
+}
+
+// Activations quantized for the q4_k / q6_k products (matmul_kquant.cpp): per 256-element
+// super-block the scale d, the sum of each 16 consecutive values (in element order) and the
+// values (for q4_k in the order its nibbles come, see matmul_kquant.cpp).
+struct block_q8k {
+    float d;
+    int16_t bsums[16];
+    int8_t qs[256];
+};
+static_assert(sizeof(block_q8k) == 292, "k-quant activation block size");
+
+size_t kquant_prep_bytes(int64_t n, int64_t k);
+void kquant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep);
+void kquant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
+                   int64_t j1, float *y, int64_t ldy);
 
 // One AMX bf16 B tile from packed q8_0 / q4_0 weights (pack_weight_groups' layout, kb blocks per
 // row): block b of group `group`'s 16 rows, dequantized (d * q, rounded once to bf16); tile row p,

@@ -21,10 +21,7 @@
 // The unsigned-by-signed instructions (vpdpbusd, tdpbsud) see q8_0 as q + 128 and q4_0 as its
 // nibbles; block_q8x::bias (the activation sum times 128 or 8) takes the offset back out.
 //
-// q4_k / q6_k: the product is defined as the f32 product on the dequantized rows (f32
-// activations). Decode dequantizes the weights in registers as it reads them (matmul.cpp,
-// kquant_rows, AVX-512 and AVX2); longer products dequantize eight rows at a time into f32 and
-// multiply those.
+// q4_k / q6_k: matmul_kquant.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -589,36 +586,13 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
 #endif
 }
 
-// k-quants: the activations are prepared for f32 weights (quant_prepare). Decode dequantizes in
-// registers (kquant_rows, AVX-512 / AVX2); otherwise weight rows are dequantized into f32, eight at
-// a time, and multiplied as f32 weights (the same values either way, so the same bits).
-void kquant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,
-                   int64_t j1, float *y, int64_t ldy) {
-    if (n == 1 && kquant_rows(prep, n, k, w, wt, bias, j0, j1, y, ldy)) return;
-    thread_local aligned_buffer buf;
-    constexpr int64_t JB = 8;
-    float *wf = static_cast<float *>(buf.get(static_cast<size_t>(JB * k) * sizeof(float)));
-    if (!wf) throw std::bad_alloc();  // as matmul_rows: the API boundary reports OUT_OF_MEMORY
-    const int64_t row_bytes = wtype_row_bytes(wt, k);
-    for (int64_t jb = j0; jb < j1; jb += JB) {
-        const int64_t je = std::min(j1, jb + JB);
-        const uint8_t *rows = static_cast<const uint8_t *>(w) + jb * row_bytes;
-        if (!kquant_dequantize(rows, wt, k, je - jb, wf))
-            for (int64_t j = jb; j < je; ++j) dequantize_row(rows + (j - jb) * row_bytes, wt, k, wf + (j - jb) * k);
-        matmul_prepared(prep, n, k, wf, wtype::f32, nullptr, 0, je - jb, y + jb, ldy);
-        if (bias)
-            for (int64_t i = 0; i < n; ++i)
-                for (int64_t j = jb; j < je; ++j) y[i * ldy + j] += bias[j];
-    }
-}
-
 bool block8(wtype wt) { return wt == wtype::q8_0 || wt == wtype::q4_0; }
 
 }  // namespace
 
 size_t quant_prep_bytes(wtype wt, int64_t n, int64_t k) {
     if (block8(wt)) return static_cast<size_t>(n * (k / 32)) * sizeof(block_q8x);
-    return matmul_prep_bytes(wtype::f32, n, k);
+    return kquant_prep_bytes(n, k);
 }
 
 void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, void *prep) {
@@ -628,7 +602,7 @@ void quant_prepare(const float *x, int64_t k, wtype wt, int64_t i0, int64_t i1, 
         for (int64_t i = i0; i < i1; ++i) quantize_q8x(x + i * k, k, offset, p + i * (k / 32));
         return;
     }
-    matmul_prepare(x, k, wtype::f32, i0, i1, prep);
+    kquant_prepare(x, k, wt, i0, i1, prep);
 }
 
 void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype wt, const float *bias, int64_t j0,

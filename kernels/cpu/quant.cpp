@@ -241,9 +241,8 @@ void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out) {
 #endif
     for (int64_t i = 0; i < k / 32; ++i) {
         const float *xb = x + i * 32;
-        float amax = 0.0f;
-        for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        float id;
+        const float d = q8_scale(xb, 32, &id);
         uint32_t sum = 0;  // wraps, like the vector sum
         for (int j = 0; j < 32; ++j) {
             const int q = static_cast<int>(std::lrintf(xb[j] * id));

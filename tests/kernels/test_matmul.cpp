@@ -322,40 +322,118 @@ TEST(Quant, KQuantDecoding) {
     EXPECT_FLOAT_EQ(y[5], 3.0f * 5 - 0.5f * 2);
 }
 
-// Q4_K / Q6_K products (decode dequantizes in registers on AVX-512, longer products dequantize rows
-// first): the same bits as the f32 product on dequantize_row's rows, and a row's result does not
-// depend on the batch or the column range. Random blocks with every scale, min and quant in use.
-TEST(Quant, KQuantProductsAreTheF32ProductOnTheDequantizedRows) {
-    const int64_t m = 23, k = 512, n = 9;
+// Q4_K / Q6_K products, as kernels/cpu/matmul_kquant.cpp defines them: activations quantized to
+// 8 bits per 256 elements (d = amax / 127, round to nearest even), exact integer sums per
+// sub-block, then per super-block fma(float(S), d * x.d, acc) (and for q4_k fma(float(-M),
+// dmin * x.d, acc)). Computed here from the ggml block layout, element by element.
+std::vector<float> kquant_reference(const std::vector<float> &x, int64_t n, int64_t k, const std::vector<uint8_t> &w,
+                                    wtype wt, int64_t m, const std::vector<float> &bias) {
+    namespace d = eurollm::kernels::detail;
+    std::vector<float> y(size_t(n * m));
+    const int64_t kb = k / 256;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < m; ++j) {
+            float acc = 0.0f;
+            for (int64_t s = 0; s < kb; ++s) {
+                const float *xs = x.data() + i * k + s * 256;
+                float amax = 0.0f;
+                for (int e = 0; e < 256; ++e) amax = std::max(amax, std::fabs(xs[e]));
+                const float xd = amax / 127.0f, id = xd != 0.0f ? 1.0f / xd : 0.0f;
+                int xq[256];
+                for (int e = 0; e < 256; ++e) xq[e] = int(std::nearbyint(xs[e] * id));
+                const uint8_t *blk = w.data() + j * wtype_row_bytes(wt, k) + s * wtype_block_bytes(wt);
+                int32_t S = 0, M = 0;
+                if (wt == wtype::q4_k) {
+                    const auto *b = reinterpret_cast<const d::block_q4_k *>(blk);
+                    for (int sub = 0; sub < 8; ++sub) {
+                        uint8_t sc, mn;
+                        d::get_scale_min_k4(sub, b->scales, &sc, &mn);
+                        int32_t dot = 0, xsum = 0;
+                        for (int e = 32 * sub; e < 32 * sub + 32; ++e) {
+                            const uint8_t byte = b->qs[32 * (sub / 2) + e % 32];
+                            dot += (sub % 2 ? byte >> 4 : byte & 15) * xq[e];
+                            xsum += xq[e];
+                        }
+                        S += sc * dot;
+                        M += mn * xsum;
+                    }
+                    acc = std::fma(float(S), eurollm::kmath::f16_to_f32(b->d) * xd, acc);
+                    acc = std::fma(float(-M), eurollm::kmath::f16_to_f32(b->dmin) * xd, acc);
+                } else {
+                    const auto *b = reinterpret_cast<const d::block_q6_k *>(blk);
+                    for (int sub = 0; sub < 16; ++sub) {
+                        int32_t dot = 0;
+                        for (int e = 16 * sub; e < 16 * sub + 16; ++e) {
+                            // element e = 128 h + 32 t + l: ql[64 h + l + 32 (t & 1)], nibble t / 2,
+                            // high bits 2 t of qh[32 h + l]
+                            const int h = e / 128, t = (e % 128) / 32, l = e % 32;
+                            const uint8_t ql = b->ql[64 * h + l + 32 * (t & 1)];
+                            const int q = (t < 2 ? ql & 15 : ql >> 4) | (((b->qh[32 * h + l] >> (2 * t)) & 3) << 4);
+                            dot += (q - 32) * xq[e];
+                        }
+                        S += b->scales[sub] * dot;
+                    }
+                    acc = std::fma(float(S), eurollm::kmath::f16_to_f32(b->d) * xd, acc);
+                }
+            }
+            y[size_t(i * m + j)] = acc + bias[size_t(j)];
+        }
+    return y;
+}
+
+// The products have the bits of that definition for every batch size and column range (decode
+// and longer products take different kernels), and stay within the activations' rounding
+// (half a quantization step per element) of the double product on dequantize_row's weights.
+// Random blocks with every scale, min and quant bit in use.
+TEST(Quant, KQuantProductsFollowTheQ8KDefinition) {
+    const int64_t m = 37, k = 768, n = 35;
     std::mt19937 rng(21);
     for (wtype wt : {wtype::q4_k, wtype::q6_k}) {
+        const char *name = wt == wtype::q4_k ? "q4_k" : "q6_k";
         std::vector<uint8_t> w(size_t(m * wtype_row_bytes(wt, k)));
         for (auto &b : w) b = static_cast<uint8_t>(rng());
-        const int64_t blocks = m * k / 256;
-        for (int64_t i = 0; i < blocks; ++i) {  // finite, modest block scales
+        for (int64_t i = 0; i < m * k / 256; ++i) {  // finite, modest block scales
             if (wt == wtype::q4_k) {
                 auto *b = reinterpret_cast<eurollm::kernels::detail::block_q4_k *>(w.data()) + i;
-                b->d = static_cast<uint16_t>(0x1800 + rng() % 0x800);     // ~2^-9 .. 2^-8
+                b->d = static_cast<uint16_t>(0x1800 + rng() % 0x800);  // ~2^-9 .. 2^-8
                 b->dmin = static_cast<uint16_t>(0x1400 + rng() % 0x800);
             } else {
-                auto *b = reinterpret_cast<eurollm::kernels::detail::block_q6_k *>(w.data()) + i;
-                b->d = static_cast<uint16_t>(0x1800 + rng() % 0x800);
+                reinterpret_cast<eurollm::kernels::detail::block_q6_k *>(w.data())[i].d =
+                    static_cast<uint16_t>(0x1800 + rng() % 0x800);
             }
         }
-        std::vector<float> wf(size_t(m * k));
-        for (int64_t j = 0; j < m; ++j)
-            dequantize_row(w.data() + j * wtype_row_bytes(wt, k), wt, k, wf.data() + j * k);
-        const auto x = randn(size_t(n * k), 22);
+        auto x = randn(size_t(n * k), 22);
+        for (int64_t e = 256; e < 512; ++e) x[size_t(3 * k + e)] = 0.0f;  // an all-zero super-block
         const auto bias = randn(size_t(m), 23);
-        std::vector<float> ref(static_cast<size_t>(n * m)), all(static_cast<size_t>(n * m)), one(static_cast<size_t>(m));
-        matmul_rows(x.data(), n, k, wf.data(), wtype::f32, bias.data(), 0, m, ref.data(), m);
-        matmul_rows(x.data(), n, k, w.data(), wt, bias.data(), 0, m, all.data(), m);
-        EXPECT_EQ(std::memcmp(ref.data(), all.data(), ref.size() * sizeof(float)), 0) << (wt == wtype::q4_k ? "q4_k" : "q6_k") << " n = 9";
-        for (int64_t i = 0; i < n; ++i) {
+        const auto want = kquant_reference(x, n, k, w, wt, m, bias);
+        std::vector<float> all(static_cast<size_t>(n * m)), one(static_cast<size_t>(m));
+        matmul_rows(x.data(), n, k, w.data(), wt, bias.data(), 0, 21, all.data(), m);
+        matmul_rows(x.data(), n, k, w.data(), wt, bias.data(), 21, m, all.data(), m);
+        for (size_t e = 0; e < all.size(); ++e) ASSERT_EQ(all[e], want[e]) << name << " n = " << n << " at " << e;
+        for (int64_t i : {int64_t(0), int64_t(3), n - 1}) {
             matmul_rows(x.data() + i * k, 1, k, w.data(), wt, bias.data(), 0, 6, one.data(), m);
             matmul_rows(x.data() + i * k, 1, k, w.data(), wt, bias.data(), 6, m, one.data(), m);
-            EXPECT_EQ(std::memcmp(one.data(), ref.data() + i * m, size_t(m) * sizeof(float)), 0)
-                << (wt == wtype::q4_k ? "q4_k" : "q6_k") << " row " << i;
+            for (int64_t j = 0; j < m; ++j) ASSERT_EQ(one[size_t(j)], want[size_t(i * m + j)]) << name << " row " << i << " col " << j;
+        }
+        // Accuracy: |y - x.w| <= sum_e |w_e| * (the element's activation step / 2), plus f32 sums.
+        std::vector<float> wf(static_cast<size_t>(k));
+        for (int64_t j = 0; j < m; ++j) {
+            dequantize_row(w.data() + j * wtype_row_bytes(wt, k), wt, k, wf.data());
+            for (int64_t i = 0; i < n; ++i) {
+                double exact = bias[size_t(j)], bound = 0, mag = 0;
+                for (int64_t s = 0; s < k / 256; ++s) {
+                    double amax = 0;
+                    for (int e = 0; e < 256; ++e) amax = std::max(amax, double(std::fabs(x[size_t(i * k + s * 256 + e)])));
+                    for (int e = 0; e < 256; ++e) {
+                        const double wv = wf[size_t(s * 256 + e)], xv = x[size_t(i * k + s * 256 + e)];
+                        exact += wv * xv;
+                        bound += std::fabs(wv) * amax / 127.0 / 2;
+                        mag += std::fabs(wv * xv);
+                    }
+                }
+                EXPECT_LE(std::fabs(double(all[size_t(i * m + j)]) - exact), bound * 1.001 + 1e-5 * mag + 1e-6)
+                    << name << " row " << i << " col " << j;
+            }
         }
     }
 }

@@ -17,6 +17,7 @@
 #include "common/math.h"
 #include "common/aligned_buffer.h"
 #include "common/random.h"
+#include "cpu/isa.h"
 #include "kernels.h"
 #include "kernels_backward.h"
 
@@ -122,32 +123,32 @@ TEST(ScratchFallback, QuantProductWithoutScratchIsTheDefinition) {
     }
 }
 
-// k-quant weights are dequantized into a thread-local buffer: without it the product reports
-// std::bad_alloc instead of writing through a null pointer.
-TEST(ScratchFallback, KQuantProductWithoutScratchThrows) {
-    const int64_t n = 3, k = 256, m = 4;
-    std::vector<uint8_t> w(size_t(m * wtype_row_bytes(wtype::q4_k, k)));
-    for (size_t e = 0; e < w.size(); ++e) w[e] = static_cast<uint8_t>(e * 37 + 11);
-    for (int64_t j = 0; j < m; ++j) {  // d and dmin of each 144-byte block: small finite f16 values
-        w[size_t(j * 144)] = 0x00, w[size_t(j * 144 + 1)] = 0x20;
-        w[size_t(j * 144 + 2)] = 0x00, w[size_t(j * 144 + 3)] = 0x1c;
-    }
-    const auto x = randn(size_t(n * k), 7);
-    aligned_buffer prep;
-    void *pp = prep.get(matmul_prep_bytes(wtype::q4_k, n, k));
-    matmul_prepare(x.data(), k, wtype::q4_k, 0, n, pp);
-    std::vector<float> y(size_t(n * m), NAN);
-    on_fresh_thread(false, [&] { matmul_prepared(pp, n, k, w.data(), wtype::q4_k, nullptr, 0, m, y.data(), m); });
-    for (float v : y) EXPECT_TRUE(std::isfinite(v));
-    bool threw = false;
-    on_fresh_thread(true, [&] {
-        try {
-            matmul_prepared(pp, n, k, w.data(), wtype::q4_k, nullptr, 0, m, y.data(), m);
-        } catch (const std::bad_alloc &) {
-            threw = true;
+// k-quant products of 16 or more rows lay the activations out 16 rows side by side in thread-local
+// scratch (AVX512-VNNI): without it they take the kernel that needs none, with the same bits.
+TEST(ScratchFallback, KQuantProductWithoutScratchKeepsItsBits) {
+    const int64_t n = 20, k = 512, m = 6;
+    for (wtype wt : {wtype::q4_k, wtype::q6_k}) {
+        std::vector<uint8_t> w(static_cast<size_t>(m * wtype_row_bytes(wt, k)));
+        for (size_t e = 0; e < w.size(); ++e) w[e] = static_cast<uint8_t>(e * 37 + 11);
+        for (int64_t b = 0; b < m * k / 256; ++b) {  // small finite f16 scales (d, dmin / d)
+            const size_t at = static_cast<size_t>(b * wtype_block_bytes(wt)) + (wt == wtype::q4_k ? 0 : 208);
+            w[at] = 0x00, w[at + 1] = 0x20;
+            if (wt == wtype::q4_k) w[at + 2] = 0x00, w[at + 3] = 0x1c;
         }
-    });
-    EXPECT_TRUE(threw);
+        const auto x = randn(size_t(n * k), 7);
+        aligned_buffer prep;
+        void *pp = prep.get(matmul_prep_bytes(wt, n, k));
+        matmul_prepare(x.data(), k, wt, 0, n, pp);
+        std::vector<float> want(static_cast<size_t>(n * m), NAN), got(static_cast<size_t>(n * m), NAN);
+        on_fresh_thread(false, [&] { matmul_prepared(pp, n, k, w.data(), wt, nullptr, 0, m, want.data(), m); });
+        const int refused =
+            on_fresh_thread(true, [&] { matmul_prepared(pp, n, k, w.data(), wt, nullptr, 0, m, got.data(), m); });
+        if (cpu_isa() == isa::avx512 && cpu_features().avx512_vnni) EXPECT_GT(refused, 0);
+        for (size_t e = 0; e < want.size(); ++e) {
+            EXPECT_TRUE(std::isfinite(want[e]));
+            EXPECT_EQ(got[e], want[e]) << e;
+        }
+    }
 }
 
 }  // namespace
