@@ -193,11 +193,9 @@ EUROLLM_KQ512 inline void load_row(const block_q6_k &b, kq_row &r) {
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales));
     const __m512i s = _mm512_cvtepi8_epi32(sc8);
     // Register i holds elements 64 i .. 64 i + 63: sub-block 4 i + lane / 4.
+    const __m512i quarter = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     for (int i = 0; i < 4; ++i)
-        r.sc[i] = _mm512_permutexvar_epi32(
-            _mm512_add_epi32(_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2),
-                             _mm512_set1_epi32(4 * i)),
-            s);
+        r.sc[i] = _mm512_permutexvar_epi32(_mm512_add_epi32(quarter, _mm512_set1_epi32(4 * i)), s);
     r.f16x = _mm256_cvtepi8_epi16(sc8);
 }
 
@@ -272,7 +270,8 @@ EUROLLM_KQ2 inline void row_sums(const kq_row2 &r, const block_q8k &x, __m256i &
     __m256i acc = _mm256_setzero_si256();
     EUROLLM_UNROLL
     for (int i = 0; i < 8; ++i) {
-        const __m256i p = _mm256_maddubs_epi16(r.v[i], _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs + 32 * i)));
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs + 32 * i));
+        const __m256i p = _mm256_maddubs_epi16(r.v[i], xv);
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, r.sc[i]));
     }
     const __m256i sums = _mm256_madd_epi16(r.f16x, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.bsums)));
@@ -375,8 +374,11 @@ EUROLLM_KQ512 inline void decode_wrow(const B &b, kq_wrow &r) {
         uint64_t sc, m;
         q4k_scales_mins(b.scales, &sc, &m);
         for (int j = 0; j < 8; ++j) r.sc[j] = static_cast<int32_t>((sc >> (8 * j)) & 0xFF);
-        for (int i = 0; i < 4; ++i)
-            r.mins[i] = static_cast<uint32_t>((m >> (16 * i)) & 0xFF) | static_cast<uint32_t>(((m >> (16 * i + 8)) & 0xFF) << 16);
+        for (int i = 0; i < 4; ++i) {
+            const auto lo = static_cast<uint32_t>((m >> (16 * i)) & 0xFF);
+            const auto hi = static_cast<uint32_t>((m >> (16 * i + 8)) & 0xFF);
+            r.mins[i] = lo | hi << 16;
+        }
         r.dmin = kmath::f16_to_f32(b.dmin);
     } else {
         for (int j = 0; j < 16; ++j) r.sc[j] = b.scales[j];
@@ -396,13 +398,14 @@ EUROLLM_KQ512 void build_lanes(const block_q8k *x, int64_t n, int64_t kb, int64_
             kq_lanes &l = out[g * kb + s];
             // Masked-off lanes read nothing, so the base may point past the rows.
             const auto *base = reinterpret_cast<const uint8_t *>(x) + (16 * g * kb + s) * int64_t(sizeof(block_q8k));
+            const uint8_t *qs = base + offsetof(block_q8k, qs), *bsums = base + offsetof(block_q8k, bsums);
             for (int p = 0; p < 64; ++p)
-                _mm512_store_si512(l.q[p], _mm512_mask_i32gather_epi32(zero, mask, rows, base + offsetof(block_q8k, qs) + 4 * p, 1));
+                _mm512_store_si512(l.q[p], _mm512_mask_i32gather_epi32(zero, mask, rows, qs + 4 * p, 1));
             _mm512_store_si512(l.d, _mm512_mask_i32gather_epi32(zero, mask, rows, base + offsetof(block_q8k, d), 1));
             __m512i sum16[16];
             for (int j = 0; j < 16; ++j)  // the low int16 of each gathered word
                 sum16[j] = _mm512_srai_epi32(
-                    _mm512_slli_epi32(_mm512_mask_i32gather_epi32(zero, mask, rows, base + offsetof(block_q8k, bsums) + 2 * j, 1), 16), 16);
+                    _mm512_slli_epi32(_mm512_mask_i32gather_epi32(zero, mask, rows, bsums + 2 * j, 1), 16), 16);
             if constexpr (Q4) {
                 for (int i = 0; i < 4; ++i) {
                     const __m512i lo = _mm512_add_epi32(sum16[4 * i], sum16[4 * i + 1]);
@@ -411,7 +414,8 @@ EUROLLM_KQ512 void build_lanes(const block_q8k *x, int64_t n, int64_t kb, int64_
                                                                  _mm512_slli_epi32(hi, 16)));
                 }
             } else {
-                for (int j = 0; j < 16; ++j) _mm512_store_si512(l.aux[j], _mm512_sub_epi32(zero, _mm512_slli_epi32(sum16[j], 5)));
+                for (int j = 0; j < 16; ++j)
+                    _mm512_store_si512(l.aux[j], _mm512_sub_epi32(zero, _mm512_slli_epi32(sum16[j], 5)));
             }
         }
     }
@@ -471,9 +475,10 @@ EUROLLM_KQ512 void lanes_tile(const kq_wrow *w, int64_t kb, const kq_lanes *a0, 
                                             acc[c][v]);
                 if constexpr (Q4) {
                     __m512i M = _mm512_setzero_si512();
-                    for (int i = 0; i < 4; ++i)
-                        M = _mm512_add_epi32(M, _mm512_madd_epi16(_mm512_load_si512(a[v]->aux[i]),
-                                                                  _mm512_set1_epi32(static_cast<int32_t>(wr[c]->mins[i]))));
+                    for (int i = 0; i < 4; ++i) {
+                        const __m512i mins = _mm512_set1_epi32(static_cast<int32_t>(wr[c]->mins[i]));
+                        M = _mm512_add_epi32(M, _mm512_madd_epi16(_mm512_load_si512(a[v]->aux[i]), mins));
+                    }
                     acc[c][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), M)),
                                                 _mm512_mul_ps(_mm512_set1_ps(wr[c]->dmin), xd), acc[c][v]);
                 }
