@@ -46,7 +46,8 @@ enum class act_precision : int { split = 0, round = 1 };
 // y[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j]) for i in [0, n), j in [j0, j1).
 //   x: [n, k] f32, w: [m, k] of type wt (rows of wtype_row_bytes(wt, k) bytes), bias: [m] f32 or
 //   null, y: [n, ldy] f32. Accumulates in f32; f32/f16/bf16 weights keep the activations to
-//   within 2^-16 relative, q8_0/q4_0 quantize them to 8 bits per 32-element block (as ggml does).
+//   within 2^-16 relative, q8_0/q4_0 quantize them to 8 bits per 32-element block and q4_k/q6_k
+//   per 256-element super-block (as ggml does), with exact integer sums inside a block.
 // Convenience form: prepares the activations itself (see below) on every call, in a thread-local
 // buffer; throws std::bad_alloc when that buffer cannot be allocated (the two-step form below
 // leaves the allocation to the caller).

@@ -39,6 +39,10 @@ class LlamaRef:
         self.theta = cfg.get("rope_theta", 10000.0)
         assert not cfg.get("rope_scaling"), "rope scaling is not modelled here"
         self.lm_head = self.w.get("lm_head.weight", self.w["model.embed_tokens.weight"])
+        self.act = None  # optional rounding of every product's activations (quantized weight types)
+
+    def _mm(self, x, w):
+        return (x if self.act is None else self.act(x)) @ w.T
 
     def _norm(self, x, w):
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w
@@ -54,7 +58,7 @@ class LlamaRef:
 
     def logits(self, tokens: list[int]) -> np.ndarray:
         """Logits (float64) after every token of `tokens`, shape (len(tokens), n_vocab)."""
-        return self.hidden(tokens) @ self.lm_head.T
+        return self._mm(self.hidden(tokens), self.lm_head)
 
     def hidden(self, tokens: list[int]) -> np.ndarray:
         """Final hidden states (after the last RMSNorm), shape (len(tokens), n_embd)."""
@@ -66,18 +70,18 @@ class LlamaRef:
         for i in range(self.n_layer):
             p = f"model.layers.{i}."
             h = self._norm(x, w[p + "input_layernorm.weight"])
-            q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, self.n_head, self.head_dim)
-            k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, self.n_head_kv, self.head_dim)
-            v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, self.n_head_kv, self.head_dim)
+            q = self._mm(h, w[p + "self_attn.q_proj.weight"]).reshape(T, self.n_head, self.head_dim)
+            k = self._mm(h, w[p + "self_attn.k_proj.weight"]).reshape(T, self.n_head_kv, self.head_dim)
+            v = self._mm(h, w[p + "self_attn.v_proj.weight"]).reshape(T, self.n_head_kv, self.head_dim)
             q, k = self._rope(q, pos), self._rope(k, pos)
             k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
             att = np.einsum("thd,shd->hts", q, k) / np.sqrt(self.head_dim) + mask
             att = np.exp(att - att.max(axis=-1, keepdims=True))
             att /= att.sum(axis=-1, keepdims=True)
             o = np.einsum("hts,shd->thd", att, v).reshape(T, -1)
-            x = x + o @ w[p + "self_attn.o_proj.weight"].T
+            x = x + self._mm(o, w[p + "self_attn.o_proj.weight"])
             h = self._norm(x, w[p + "post_attention_layernorm.weight"])
-            g = h @ w[p + "mlp.gate_proj.weight"].T
-            u = h @ w[p + "mlp.up_proj.weight"].T
-            x = x + ((g / (1.0 + np.exp(-g))) * u) @ w[p + "mlp.down_proj.weight"].T
+            g = self._mm(h, w[p + "mlp.gate_proj.weight"])
+            u = self._mm(h, w[p + "mlp.up_proj.weight"])
+            x = x + self._mm((g / (1.0 + np.exp(-g))) * u, w[p + "mlp.down_proj.weight"])
         return self._norm(x, w["model.norm.weight"])

@@ -88,7 +88,8 @@ impl eurollm_precision {
  processing, batched decoding, training; about 1.7x EXACT with AMX, 1.75x on Zen 4 without it),
  the same elsewhere; with AMX a prompt's attention also takes bf16 operands (softmax in float32),
  where EXACT splits them into three terms each.
- q8_0/q4_0 weights quantize activations to 8 bits per block in both modes; under BF16, products
+ Quantized weights quantize activations to 8 bits per block (32 elements for q8_0/q4_0, 256 for
+ q4_k/q6_k) in both modes; under BF16, q8_0/q4_0 products
  of 64 rows or more (prompts) on CPUs with AMX instead dequantize the weights to bf16 (rounded
  once) and use bf16 activations: about 1.6x the prompt speed, logits about as close to the
  unquantized model as the integer product's (stories260K held-out perplexity, f32 3.126: q8_0
