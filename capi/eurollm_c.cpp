@@ -123,6 +123,8 @@ std::optional<eurollm::wtype> weight_type_arg(const eurollm_weight_type &type) {
         case EUROLLM_WEIGHT_BF16: return eurollm::wtype::bf16;
         case EUROLLM_WEIGHT_Q8_0: return eurollm::wtype::q8_0;
         case EUROLLM_WEIGHT_Q4_0: return eurollm::wtype::q4_0;
+        case EUROLLM_WEIGHT_Q4_K: return eurollm::wtype::q4_k;
+        case EUROLLM_WEIGHT_Q6_K: return eurollm::wtype::q6_k;
     }
     fail(EUROLLM_ERR_INVALID_ARGUMENT, "unknown weight type ", enum_value(type));
 }

@@ -27,7 +27,8 @@ bool wtype_is_quantized(wtype wt);
 // out[0, n) = the first n elements of a row of type wt as f32 (n a multiple of the block size).
 void dequantize_row(const void *row, wtype wt, int64_t n, float *out);
 // Quantizes n f32 values (n a multiple of the block size) into `out` (wtype_row_bytes bytes),
-// round-to-nearest as ggml's reference quantizers do. Supports f32, f16, bf16, q8_0, q4_0.
+// round-to-nearest as ggml's reference quantizers do (q4_k / q6_k: the best of several grids per
+// sub-block, see quant.cpp). Supports every wtype.
 void quantize_row(const float *x, wtype wt, int64_t n, void *out);
 
 // The instruction set the CPU kernels dispatch to (chosen once, at first use).

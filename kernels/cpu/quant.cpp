@@ -1,5 +1,7 @@
-// Block formats: sizes, dequantization of every supported type, reference quantizers (the
-// round-to-nearest rules of ggml's quantize_row_*_ref, so files we write read the same in llama.cpp).
+// Block formats: sizes, dequantization of every supported type, quantizers (q8_0 / q4_0: the
+// round-to-nearest rules of ggml's quantize_row_*_ref, so files we write read the same in
+// llama.cpp; q4_k / q6_k: a least-squares search of each sub-block's grid, then the scales
+// quantized as the format stores them).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,6 +21,96 @@ using detail::block_q6_k;
 using detail::block_q8_0;
 
 using kmath::f32_to_f16;
+
+// q4_k: x[0, 32) ~ s * q - m with q in 0..15, s >= 0 and m >= 0 (the format subtracts its min, so
+// a sub-block of positive values keeps m = 0). Grids of 14 to 16 steps over [min(x, 0), max(x)],
+// each refined by least squares for (s, -m) given its q; the smallest squared error wins (the
+// search llama.cpp's make_qkx2_quants does, unweighted).
+void fit_q4k_sub_block(const float *x, float *s_out, float *m_out) {
+    float lo = 0.0f, hi = x[0];
+    for (int i = 0; i < 32; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+    *s_out = 0.0f, *m_out = -lo;
+    if (!(hi > lo)) return;  // constant (or not finite): the min alone
+    double best = INFINITY;
+    for (int step = -10; step <= 10; ++step) {
+        const float iscale = (15.0f + 0.1f * static_cast<float>(step)) / (hi - lo);
+        double sq = 0, sqq = 0, sx = 0, sqx = 0;
+        int q[32];
+        for (int i = 0; i < 32; ++i) {
+            q[i] = std::clamp(static_cast<int>(std::lrintf((x[i] - lo) * iscale)), 0, 15);
+            sq += q[i], sqq += q[i] * q[i], sx += x[i], sqx += q[i] * double(x[i]);
+        }
+        const double det = 32 * sqq - sq * sq;
+        if (sqq == 0) continue;
+        double a = sqx / sqq, b = 0;  // all q equal: the scale alone
+        if (det > 0) a = (32 * sqx - sq * sx) / det, b = (sqq * sx - sq * sqx) / det;
+        if (b > 0) b = 0, a = sqx / sqq;  // the min cannot be added
+        if (a < 0) continue;
+        double err = 0;
+        for (int i = 0; i < 32; ++i) err += (a * q[i] + b - x[i]) * (a * q[i] + b - x[i]);
+        if (err < best) best = err, *s_out = static_cast<float>(a), *m_out = static_cast<float>(-b);
+    }
+}
+
+void quantize_q4_k(const float *x, block_q4_k &b) {
+    float s[8], m[8], max_s = 0.0f, max_m = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+        fit_q4k_sub_block(x + 32 * j, &s[j], &m[j]);
+        max_s = std::max(max_s, s[j]), max_m = std::max(max_m, m[j]);
+    }
+    b.d = f32_to_f16(max_s / 63.0f), b.dmin = f32_to_f16(max_m / 63.0f);
+    const float d = kmath::f16_to_f32(b.d), dmin = kmath::f16_to_f32(b.dmin);
+    std::memset(b.scales, 0, sizeof b.scales);
+    for (int j = 0; j < 8; ++j) {
+        const int sc = d > 0 ? std::clamp(static_cast<int>(std::lrintf(s[j] / d)), 0, 63) : 0;
+        const int mn = dmin > 0 ? std::clamp(static_cast<int>(std::lrintf(m[j] / dmin)), 0, 63) : 0;
+        if (j < 4) {  // the 12 bytes as get_scale_min_k4 reads them
+            b.scales[j] |= static_cast<uint8_t>(sc);
+            b.scales[j + 4] |= static_cast<uint8_t>(mn);
+        } else {
+            b.scales[j + 4] = static_cast<uint8_t>((sc & 0xF) | ((mn & 0xF) << 4));
+            b.scales[j - 4] |= static_cast<uint8_t>((sc >> 4) << 6);
+            b.scales[j] |= static_cast<uint8_t>((mn >> 4) << 6);
+        }
+        // The values against the scales as stored (f16 d, dmin; 6-bit sc, mn).
+        const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(mn);
+        for (int e = 0; e < 32; ++e) {
+            const int q = ds > 0 ? std::clamp(static_cast<int>(std::lrintf((x[32 * j + e] + dm) / ds)), 0, 15) : 0;
+            uint8_t &byte = b.qs[32 * (j / 2) + e];
+            byte = static_cast<uint8_t>(j % 2 ? (byte & 0x0F) | (q << 4) : q);
+        }
+    }
+}
+
+// q6_k: each sub-block of 16 on a symmetric grid whose -32 end is its largest magnitude (as
+// llama.cpp's make_qx_quants starts from), the 16 sub-block scales as int8 steps of d.
+void quantize_q6_k(const float *x, block_q6_k &b) {
+    float s[16], max_abs = 0.0f;
+    for (int j = 0; j < 16; ++j) {
+        float v = 0.0f;
+        for (int e = 16 * j; e < 16 * j + 16; ++e)
+            if (std::fabs(x[e]) > std::fabs(v)) v = x[e];
+        s[j] = v / -32.0f;
+        max_abs = std::max(max_abs, std::fabs(s[j]));
+    }
+    b.d = f32_to_f16(max_abs / 127.0f);
+    const float d = kmath::f16_to_f32(b.d);
+    std::memset(b.ql, 0, sizeof b.ql);
+    std::memset(b.qh, 0, sizeof b.qh);
+    for (int j = 0; j < 16; ++j) {
+        const int sc = d > 0 ? std::clamp(static_cast<int>(std::lrintf(s[j] / d)), -127, 127) : 0;
+        b.scales[j] = static_cast<int8_t>(sc);
+        const float ds = d * static_cast<float>(sc);
+        for (int e = 16 * j; e < 16 * j + 16; ++e) {
+            const int q = (ds != 0 ? std::clamp(static_cast<int>(std::lrintf(x[e] / ds)), -32, 31) : 0) + 32;
+            // element e = 128 h + 32 t + l: low 4 bits in ql[64 h + l + 32 (t & 1)] (the high
+            // nibble for t >= 2), high 2 bits at bit 2 t of qh[32 h + l]
+            const int h = e / 128, t = (e % 128) / 32, l = e % 32;
+            b.ql[64 * h + l + 32 * (t & 1)] |= static_cast<uint8_t>((q & 0xF) << (t < 2 ? 0 : 4));
+            b.qh[32 * h + l] |= static_cast<uint8_t>((q >> 4) << (2 * t));
+        }
+    }
+}
 
 #if defined(__x86_64__)
 // f32_to_f16 sixteen at a time (vcvtps2ph rounds to nearest even as it does); a group holding a
@@ -189,7 +281,16 @@ void quantize_row(const float *x, wtype wt, int64_t n, void *out) {
             }
             return;
         }
-        default: break;  // k-quants: read only
+        case wtype::q4_k: {
+            block_q4_k *b = static_cast<block_q4_k *>(out);
+            for (int64_t i = 0; i < n / 256; ++i) quantize_q4_k(x + i * 256, b[i]);
+            return;
+        }
+        case wtype::q6_k: {
+            block_q6_k *b = static_cast<block_q6_k *>(out);
+            for (int64_t i = 0; i < n / 256; ++i) quantize_q6_k(x + i * 256, b[i]);
+            return;
+        }
     }
 }
 

@@ -49,7 +49,9 @@ inline eurollm_weight_type to_weight_type(const std::string &s, const std::strin
     if (s == "bf16") return EUROLLM_WEIGHT_BF16;
     if (s == "q8_0") return EUROLLM_WEIGHT_Q8_0;
     if (s == "q4_0") return EUROLLM_WEIGHT_Q4_0;
-    throw usage_error("option " + opt + " expects f32, f16, bf16, q8_0, q4_0 or auto, got '" + s + "'");
+    if (s == "q4_k") return EUROLLM_WEIGHT_Q4_K;
+    if (s == "q6_k") return EUROLLM_WEIGHT_Q6_K;
+    throw usage_error("option " + opt + " expects f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or auto, got '" + s + "'");
 }
 
 inline eurollm_precision to_precision(const std::string &s, const std::string &opt) {

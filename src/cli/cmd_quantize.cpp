@@ -1,4 +1,4 @@
-// eurollm quantize MODEL OUT --type f32|f16|bf16|q8_0|q4_0|auto: writes MODEL (a Hugging Face
+// eurollm quantize MODEL OUT --type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k|auto: writes MODEL (a Hugging Face
 // directory or a GGUF file) as a GGUF v3 file that llama.cpp loads (eurollm_model_save_gguf).
 #include <sys/stat.h>
 
@@ -28,7 +28,7 @@ int cmd_quantize(const std::string &path, args &a) {
         }
     }
     if (out.empty()) throw usage_error("quantize needs OUT, the GGUF file to write");
-    if (!type) throw usage_error("quantize needs --type f32|f16|bf16|q8_0|q4_0|auto");
+    if (!type) throw usage_error("quantize needs --type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k|auto");
     const auto t0 = std::chrono::steady_clock::now();
     const auto model = eurollm::Model::load(path);
     model.save_gguf(out, *type);

@@ -37,12 +37,16 @@ bool in_file_mapping(const model &m, const void *p) {
 
 bool writable_weight_type(wtype type) {
     return type == wtype::f32 || type == wtype::f16 || type == wtype::bf16 || type == wtype::q8_0 ||
-           type == wtype::q4_0;
+           type == wtype::q4_0 || type == wtype::q4_k || type == wtype::q6_k;
 }
 
 wtype converted_weight_type(wtype type, const tensor_ref &w, bool output_head) {
     if (type == wtype::q4_0 && output_head) type = wtype::q8_0;
-    if (w.cols % wtype_block_elems(type) != 0) type = wtype::f16;
+    if (type == wtype::q4_k && output_head) type = wtype::q6_k;
+    if (w.cols % wtype_block_elems(type) != 0) {
+        const bool k_quant = type == wtype::q4_k || type == wtype::q6_k;
+        type = k_quant && w.cols % 32 == 0 ? wtype::q8_0 : wtype::f16;
+    }
     return type;
 }
 
@@ -69,7 +73,7 @@ void convert_rows(const tensor_ref &w, wtype type, const std::function<int64_t(i
 void convert_weights(model &m, wtype type) {
     if (!writable_weight_type(type))
         fail(EUROLLM_ERR_UNSUPPORTED, "converting weights to ", wtype_name(type),
-             " is not supported (F32, F16, BF16, Q8_0 and Q4_0 are)");
+             " is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)");
     threadpool pool(default_thread_count());
     auto convert = [&](tensor_ref &w, bool output_head) {
         const wtype t = converted_weight_type(type, w, output_head);

@@ -15,11 +15,12 @@ class threadpool;
 
 // The type a 2-D weight (token embedding, projections, output head) takes when a model is converted
 // to `type`: llama.cpp's quantize rules for the types we write. Q4_0 keeps the output head (the token
-// embedding when tied) at Q8_0: llama.cpp raises it to Q6_K (Q8_0 where Q6_K does not fit) and we do
-// not write Q6_K. Rows the blocks do not divide fall back to F16.
+// embedding when tied) at Q8_0 (llama.cpp raises it to Q6_K, Q8_0 where Q6_K does not fit); Q4_K
+// raises it to Q6_K as llama.cpp's Q4_K files do. Rows the blocks do not divide fall back to Q8_0
+// (k-quants, rows of 32; llama.cpp takes Q5_0 for Q4_K) or F16.
 wtype converted_weight_type(wtype type, const tensor_ref &w, bool output_head);
 
-// True for the types quantize_row writes (F32, F16, BF16, Q8_0, Q4_0).
+// True for the types quantize_row writes (all of them: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
 bool writable_weight_type(wtype type);
 
 // Rows [r0, r1) of the conversion of `w` to `type`, written to dst (row r at (r - r0) * row bytes).

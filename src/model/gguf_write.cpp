@@ -80,6 +80,8 @@ bool parse_save_type(const std::string &name, wtype *out) {
     else if (name == "bf16") *out = wtype::bf16;
     else if (name == "q8_0") *out = wtype::q8_0;
     else if (name == "q4_0") *out = wtype::q4_0;
+    else if (name == "q4_k") *out = wtype::q4_k;
+    else if (name == "q6_k") *out = wtype::q6_k;
     else return false;
     return true;
 }
@@ -87,7 +89,8 @@ bool parse_save_type(const std::string &name, wtype *out) {
 void save_gguf(const model &m, const std::string &path, std::optional<wtype> type) {
     const hparams &hp = m.hp;
     if (type && !writable_weight_type(*type))
-        fail(EUROLLM_ERR_UNSUPPORTED, "writing ", wtype_name(*type), " is not supported (f32, f16, bf16, q8_0, q4_0 are)");
+        fail(EUROLLM_ERR_UNSUPPORTED, "writing ", wtype_name(*type),
+             " is not supported (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k are)");
     if (hp.attention_bias || hp.mlp_bias || hp.sliding_window > 0 || hp.rope_scaling == rope_scaling_type::llama3)
         fail(EUROLLM_ERR_UNSUPPORTED, "GGUF export covers llama models without biases, sliding window or llama3 rope");
 

@@ -322,6 +322,46 @@ TEST(Quant, KQuantDecoding) {
     EXPECT_FLOAT_EQ(y[5], 3.0f * 5 - 0.5f * 2);
 }
 
+// Q4_K / Q6_K quantizers: what dequantize_row reads back from the blocks quantize_row writes.
+// Gaussian rows within the formats' resolution (relative RMS error; 15 or 63 steps over each
+// sub-block's range, the scales in 6 or 8 bits of the super-block's largest: measured 0.0706 and
+// 0.0187; q4_k's plain min-max grid gives 0.078, which the bound refuses); a zero row exactly; a
+// constant and a one-sided row closely (q6_k's symmetric grid spends half its steps on the empty
+// side there: 0.0141).
+TEST(Quant, KQuantQuantizersRoundTrip) {
+    const int64_t k = 2048;
+    auto rel_rms = [&](const std::vector<float> &x, const std::vector<float> &y) {
+        double e = 0, n = 0;
+        for (int64_t i = 0; i < k; ++i) e += double(x[i] - y[i]) * (x[i] - y[i]), n += double(x[i]) * x[i];
+        return std::sqrt(e / n);
+    };
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+    std::vector<float> positive(static_cast<size_t>(k));
+    for (auto &v : positive) v = unit(rng);
+    const auto gauss = randn(size_t(k), 31);
+    const std::vector<float> zero(static_cast<size_t>(k), 0.0f), constant(static_cast<size_t>(k), 0.3f);
+    for (wtype wt : {wtype::q4_k, wtype::q6_k}) {
+        const char *name = wt == wtype::q4_k ? "q4_k" : "q6_k";
+        std::vector<uint8_t> blocks(static_cast<size_t>(wtype_row_bytes(wt, k)));
+        std::vector<float> y(static_cast<size_t>(k));
+        auto round_trip = [&](const std::vector<float> &x) {
+            quantize_row(x.data(), wt, k, blocks.data());
+            dequantize_row(blocks.data(), wt, k, y.data());
+            return rel_rms(x, y);
+        };
+        const double g = round_trip(gauss), p = round_trip(positive), c = round_trip(constant);
+        std::printf("[   info   ] %s relative RMS error: gaussian %.4f, uniform [0, 1) %.4f, constant %.2e\n", name, g,
+                    p, c);
+        EXPECT_LT(g, wt == wtype::q4_k ? 0.075 : 0.021) << name;
+        EXPECT_LT(p, wt == wtype::q4_k ? 0.035 : 0.018) << name;
+        EXPECT_LT(c, 1e-3) << name;
+        quantize_row(zero.data(), wt, k, blocks.data());
+        dequantize_row(blocks.data(), wt, k, y.data());
+        for (float v : y) ASSERT_EQ(v, 0.0f) << name;
+    }
+}
+
 // Q4_K / Q6_K products, as kernels/cpu/matmul_kquant.cpp defines them: activations quantized to
 // 8 bits per 256 elements (d = amax / 127, round to nearest even), exact integer sums per
 // sub-block, then per super-block fma(float(S), d * x.d, acc) (and for q4_k fma(float(-M),

@@ -143,7 +143,9 @@ TEST(ScratchFallback, KQuantProductWithoutScratchKeepsItsBits) {
         on_fresh_thread(false, [&] { matmul_prepared(pp, n, k, w.data(), wt, nullptr, 0, m, want.data(), m); });
         const int refused =
             on_fresh_thread(true, [&] { matmul_prepared(pp, n, k, w.data(), wt, nullptr, 0, m, got.data(), m); });
-        if (cpu_isa() == isa::avx512 && cpu_features().avx512_vnni) EXPECT_GT(refused, 0);
+        if (cpu_isa() == isa::avx512 && cpu_features().avx512_vnni) {
+            EXPECT_GT(refused, 0);
+        }
         for (size_t e = 0; e < want.size(); ++e) {
             EXPECT_TRUE(std::isfinite(want[e]));
             EXPECT_EQ(got[e], want[e]) << e;

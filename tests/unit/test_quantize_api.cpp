@@ -179,6 +179,24 @@ TEST_F(QuantizeApi, QuantizedGgufStaysCloseWithTheSameTokenizer) {
     }
 }
 
+// Q4_K and Q6_K need rows of 256: stories260K's rows (64, 172) fall back as llama.cpp's rules say,
+// to Q8_0 where 32-element blocks fit and F16 elsewhere, i.e. the model Q8_0 gives, bit for bit.
+// (Rows that fit are checked in bindings/python/tests/test_kquant_gguf.py.)
+TEST_F(QuantizeApi, KQuantsFallBackToQ8_0WhereRowsAreShort) {
+    eurollm_model *q8 = load(eurollm_test::stories_dir(), EUROLLM_WEIGHT_Q8_0);
+    ASSERT_NE(q8, nullptr);
+    const auto want = all_logits(q8, ids_);
+    eurollm_model_free(q8);
+    for (eurollm_weight_type t : {EUROLLM_WEIGHT_Q4_K, EUROLLM_WEIGHT_Q6_K}) {
+        eurollm_model *m = load(eurollm_test::stories_dir(), t);
+        ASSERT_NE(m, nullptr) << int(t);
+        const auto got = all_logits(m, ids_);
+        ASSERT_EQ(got.size(), want.size());
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << int(t);
+        eurollm_model_free(m);
+    }
+}
+
 TEST_F(QuantizeApi, QuantizeAtLoadEqualsSaveThenLoadBitForBit) {
     const struct { eurollm_weight_type t; const char *name; } cases[] = {
         {EUROLLM_WEIGHT_Q8_0, "q8_0.gguf"}, {EUROLLM_WEIGHT_Q4_0, "q4_0.gguf"}, {EUROLLM_WEIGHT_BF16, "bf16.gguf"},

@@ -77,6 +77,8 @@ class WeightType(enum.IntEnum):
     BF16 = 3
     Q8_0 = 4
     Q4_0 = 5
+    Q4_K = 6
+    Q6_K = 7
 
 class Precision(enum.IntEnum):
     EXACT = 0

@@ -114,7 +114,9 @@ void register_enums(py::module_ &m) {
                {"F16", EUROLLM_WEIGHT_F16},
                {"BF16", EUROLLM_WEIGHT_BF16},
                {"Q8_0", EUROLLM_WEIGHT_Q8_0},
-               {"Q4_0", EUROLLM_WEIGHT_Q4_0}},
+               {"Q4_0", EUROLLM_WEIGHT_Q4_0},
+               {"Q4_K", EUROLLM_WEIGHT_Q4_K},
+               {"Q6_K", EUROLLM_WEIGHT_Q6_K}},
               "eurollm_weight_type: how 2-D weights are stored (ModelParams.weight_type, Model.save_gguf); "
               "AUTO keeps each tensor's type.");
     make_enum(m, "IntEnum", "Precision", {{"EXACT", EUROLLM_PRECISION_EXACT}, {"BF16", EUROLLM_PRECISION_BF16}},

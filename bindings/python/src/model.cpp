@@ -202,7 +202,7 @@ tokenizer_config.json says, special-token strings such as "<|im_start|>" parsed)
         py::arg("path"), py::arg("type") = static_cast<int>(EUROLLM_WEIGHT_AUTO),
         R"pbdoc(Write the model as a GGUF v3 file that llama.cpp loads (eurollm_model_save_gguf).
 
-``type`` is a WeightType or its name ('q8_0', 'q4_0', 'bf16', 'f16', 'f32'); AUTO (the default)
+``type`` is a WeightType or its name ('q8_0', 'q4_0', 'q4_k', 'q6_k', 'bf16', 'f16', 'f32'); AUTO (the default)
 keeps each tensor's stored type. Written atomically: a failure leaves no partial file. Raises
 IoError, InvalidArgumentError, UnsupportedError.)pbdoc");
 }

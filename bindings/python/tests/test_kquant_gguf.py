@@ -151,3 +151,68 @@ def test_kquant_gguf_matches_dequantized_reference(model, kquant_file):
     assert err < 5e-2, err
     assert err_q < 2.5e-3 and err_q < err / 10, (err_q, err)
     np.testing.assert_array_equal(steps, got)
+
+
+@pytest.fixture(scope="module")
+def gaussian_file(model, kquant_file, tmp_path_factory):
+    """The same llama with float32 Gaussian weights (q/k rows as GGUF stores them): the source
+    for writing k-quants."""
+    src = gguf.GGUFReader(kquant_file[0])
+    path = tmp_path_factory.mktemp("gauss") / "tiny-f32.gguf"
+    w = gguf.GGUFWriter(path, "llama")
+    for name, f in src.fields.items():
+        if not name.startswith("GGUF.") and name != "general.architecture":
+            kind = f.types[0]
+            sub = f.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+            w.add_key_value(name, f.contents(), kind, sub_type=sub)
+    rng = np.random.default_rng(11)
+    for t in src.tensors:
+        shape = tuple(int(v) for v in reversed(t.shape))  # rows, cols
+        if len(shape) == 1:
+            w.add_tensor(t.name, np.array(t.data, dtype=np.float32))
+        else:
+            w.add_tensor(t.name, (0.05 * rng.standard_normal(shape)).astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("wtype", ["q4_k", "q6_k"])
+def test_save_gguf_writes_k_quants_llama_cpp_decodes(model, gaussian_file, tmp_path, wtype):
+    out = tmp_path / f"tiny-{wtype}.gguf"
+    with eurollm.Model(gaussian_file) as src:
+        src.save_gguf(out, wtype)
+    want_type = Q.Q4_K if wtype == "q4_k" else Q.Q6_K
+    source = {t.name: t for t in gguf.GGUFReader(gaussian_file).tensors}
+    # Relative RMS error of Gaussian rows: q4_k ~0.09 (15 steps over each 32 values' range, with
+    # its scale and min in 6 bits), q6_k ~0.02; llama.cpp's quantizers reach about the same.
+    bound = {Q.Q4_K: 0.1, Q.Q6_K: 0.025}
+    for t in gguf.GGUFReader(out).tensors:
+        if len(t.shape) == 1:
+            assert t.tensor_type == Q.F32, t.name
+            continue
+        # llama.cpp's rule for Q4_K files: the output head one step up, at Q6_K
+        assert t.tensor_type == (Q.Q6_K if t.name == "output.weight" else want_type), t.name
+        orig = np.array(source[t.name].data, dtype=np.float64)
+        got = gguf.quants.dequantize(t.data, t.tensor_type).reshape(orig.shape)
+        rel = np.sqrt(np.mean((got - orig) ** 2) / np.mean(orig**2))
+        assert rel < bound[t.tensor_type], (t.name, rel)
+
+    tokens = model.tokenize(TEXT)
+
+    def logits(path, weight_type="auto"):
+        with eurollm.Model(path, weight_type=weight_type) as m, eurollm.Context(m, n_ctx=64) as c:
+            return c.decode_all(tokens)
+
+    ref, got = logits(gaussian_file), logits(out)
+    err = np.abs(got - ref).max() / np.abs(ref).max()
+    # This random 2-layer model magnifies weight errors (of its logits' range: q8_0 0.028, q6_k
+    # 0.080, q4_k 0.265, q4_0 0.351); each k-quant lands between q8_0 and q4_0 as in llama.cpp.
+    q8 = np.abs(logits(gaussian_file, "q8_0") - ref).max() / np.abs(ref).max()
+    q4 = np.abs(logits(gaussian_file, "q4_0") - ref).max() / np.abs(ref).max()
+    assert q8 < err < (0.12 if wtype == "q6_k" else 0.3) and err < q4, (err, q8, q4)
+    # Quantize-at-load gives the very bytes of the file, so the very logits.
+    with eurollm.Model(gaussian_file, weight_type=wtype) as mem, eurollm.Context(mem, n_ctx=64) as c:
+        np.testing.assert_array_equal(c.decode_all(tokens), got)

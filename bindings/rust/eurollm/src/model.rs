@@ -65,6 +65,11 @@ pub enum WeightType {
     Q8_0,
     /// llama.cpp Q4_0: blocks of 32 4-bit values and an f16 scale (the output head stays Q8_0).
     Q4_0,
+    /// llama.cpp Q4_K: super-blocks of 256 4-bit values with 6-bit scales and mins (the output head
+    /// is Q6_K).
+    Q4K,
+    /// llama.cpp Q6_K: super-blocks of 256 6-bit values with int8 scales.
+    Q6K,
 }
 
 impl WeightType {
@@ -76,6 +81,8 @@ impl WeightType {
             WeightType::Bf16 => sys::eurollm_weight_type::EUROLLM_WEIGHT_BF16,
             WeightType::Q8_0 => sys::eurollm_weight_type::EUROLLM_WEIGHT_Q8_0,
             WeightType::Q4_0 => sys::eurollm_weight_type::EUROLLM_WEIGHT_Q4_0,
+            WeightType::Q4K => sys::eurollm_weight_type::EUROLLM_WEIGHT_Q4_K,
+            WeightType::Q6K => sys::eurollm_weight_type::EUROLLM_WEIGHT_Q6_K,
         }
     }
 }

@@ -189,7 +189,7 @@ public final class Model extends NativeObject implements Tokenizer {
 
     /**
      * Writes the model as a GGUF v3 file that llama.cpp loads ({@code eurollm_model_save_gguf}),
-     * atomically. {@link WeightType#AS_STORED} keeps each tensor's stored type; Q8_0 and Q4_0 quantize.
+     * atomically. {@link WeightType#AS_STORED} keeps each tensor's stored type; Q8_0, Q4_0, Q4_K and Q6_K quantize.
      */
     public void saveGguf(Path file, WeightType type) throws EurollmException {
         byte[] p = Objects.requireNonNull(file, "file").toString().getBytes(StandardCharsets.UTF_8);
