@@ -14,10 +14,11 @@
 //
 // the kind of product llama.cpp computes for these types (8-bit activations per super-block,
 // integer sums per sub-block). S and M are exact integers (|S| < 2^28), so any grouping of the
-// integer sums gives the same bits: the vector kernels sum a super-block across the lanes of a
-// register and reduce it, and a row's result never depends on the other rows of the product.
-// Integer dot products replace the f32 product on dequantized weights that this file replaced
-// (Zen 4, 1.7B Q4_K_M decode: ~5 vector operations per 16 weights to dequantize became ~2 per 16).
+// integer sums gives the same bits: decode and short products sum a row's super-block across a
+// register's lanes and reduce it (kq512, kq256); products of 16 rows or more keep one activation row
+// per lane (lanes512, lanes256); a row's result never depends on the other rows of the product.
+// This replaced an f32 product on weights dequantized in registers (Zen 4, 1.7B Q4_K_M decode: ~5
+// vector operations per 16 weights became ~2).
 //
 // For q4_k the activation values are stored in the order the nibbles come: a 64-byte load of the
 // packed nibbles holds sub-blocks (0, 2) in its low nibbles and (1, 3) in its high ones, so the
@@ -343,82 +344,76 @@ EUROLLM_KQ_ROWS(kq512, EUROLLM_KQ512, kq_row)
 EUROLLM_KQ_ROWS(kq256, EUROLLM_KQ2, kq_row2)
 
 // ---- longer products: one activation row per lane ------------------------------------------------
-// kq512 reduces every super-block of every (activation row, weight row) pair across lanes; with
-// many activation rows that reduction and the scale multiplies cost more than the dot products.
-// Here a lane is an activation row: the activations are laid out 16 rows side by side (kq_lanes,
-// built per call), a weight row's four bytes are broadcast against them, and a sub-block's sums
-// are scaled as whole registers. The integer sums are the same, so are the bits.
+// The row kernels reduce every super-block of every (activation row, weight row) pair across
+// lanes; with many activation rows that reduction and the scale multiplies cost more than the dot
+// products. Here a lane is an activation row: the activations are laid out L rows side by side
+// (kq_lanes, built per call), a weight row's four bytes are broadcast against them, and a
+// sub-block's sums are scaled as whole registers. The integer sums are the same, so are the bits.
 
-// One super-block of 16 activation rows.
+// One super-block of L activation rows.
+template <int L>
 struct alignas(64) kq_lanes {
-    int8_t q[64][64];     // dword p of each row's values, rows side by side
-    float d[16];
-    int32_t aux[16][16];  // q4_k: aux[i] = (sum32[2i], sum32[2i+1]) as int16 pairs; q6_k: -32 * sum16[j]
+    int8_t q[64][4 * L];  // dword p of each row's values, rows side by side
+    float d[L];
+    // q4_k: aux[i] = (sum32[2i], sum32[2i+1]) as int16 pairs (i < 4). q6_k: -32 * sum16[j] (AVX-512,
+    // the sub-block's starting sum) or, for AVX2, (sum16[2i], sum16[2i+1]) as int16 pairs (i < 8).
+    int32_t aux[16][L];
 };
 
 // One super-block of one weight row.
 struct alignas(64) kq_wrow {
-    uint8_t q[256];     // values, block_q8k's order
-    int32_t sc[16];     // scale of sub-block j
-    uint32_t mins[4];   // q4_k: (m[2i], m[2i+1]) as int16 pairs
+    uint8_t q[256];      // values, block_q8k's order
+    int32_t sc[16];      // scale of sub-block j
+    uint32_t pairs[8];   // int16 pairs: q4_k (m[2i], m[2i+1]); q6_k (sc[2i], sc[2i+1])
     float d, dmin;
 };
 
+uint32_t int16_pair(int a, int b) { return (static_cast<uint32_t>(a) & 0xFFFF) | (static_cast<uint32_t>(b) << 16); }
+
+// Everything of kq_wrow but the values.
 template <typename B>
-EUROLLM_KQ512 inline void decode_wrow(const B &b, kq_wrow &r) {
-    __m512i v[4];
-    load_values(b, v);
-    for (int i = 0; i < 4; ++i) _mm512_store_si512(r.q + 64 * i, v[i]);
+void wrow_scales(const B &b, kq_wrow &r) {
     r.d = kmath::f16_to_f32(b.d);
     if constexpr (std::is_same_v<B, block_q4_k>) {
         uint64_t sc, m;
         q4k_scales_mins(b.scales, &sc, &m);
         for (int j = 0; j < 8; ++j) r.sc[j] = static_cast<int32_t>((sc >> (8 * j)) & 0xFF);
         for (int i = 0; i < 4; ++i) {
-            const auto lo = static_cast<uint32_t>((m >> (16 * i)) & 0xFF);
-            const auto hi = static_cast<uint32_t>((m >> (16 * i + 8)) & 0xFF);
-            r.mins[i] = lo | hi << 16;
+            const auto lo = static_cast<int>((m >> (16 * i)) & 0xFF), hi = static_cast<int>((m >> (16 * i + 8)) & 0xFF);
+            r.pairs[i] = int16_pair(lo, hi);
         }
         r.dmin = kmath::f16_to_f32(b.dmin);
     } else {
         for (int j = 0; j < 16; ++j) r.sc[j] = b.scales[j];
+        for (int i = 0; i < 8; ++i) r.pairs[i] = int16_pair(b.scales[2 * i], b.scales[2 * i + 1]);
     }
 }
 
-// Groups [0, groups) of 16 activation rows (rows past n are zeros).
-template <bool Q4>
-EUROLLM_KQ512 void build_lanes(const block_q8k *x, int64_t n, int64_t kb, int64_t groups, kq_lanes *out) {
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i rows = _mm512_mullo_epi32(iota, _mm512_set1_epi32(static_cast<int32_t>(kb * sizeof(block_q8k))));
-    const __m512i zero = _mm512_setzero_si512();
-    for (int64_t g = 0; g < groups; ++g) {
-        const int64_t live = std::clamp<int64_t>(n - 16 * g, 0, 16);
-        const auto mask = static_cast<__mmask16>((1u << live) - 1);
+// Groups [0, groups) of L activation rows (rows past n are zeros).
+template <int L, bool Q4, bool Q6Pairs>
+void build_lanes(const block_q8k *x, int64_t n, int64_t kb, int64_t groups, kq_lanes<L> *out) {
+    const block_q8k zero{};
+    for (int64_t g = 0; g < groups; ++g)
         for (int64_t s = 0; s < kb; ++s) {
-            kq_lanes &l = out[g * kb + s];
-            // Masked-off lanes read nothing, so the base may point past the rows.
-            const auto *base = reinterpret_cast<const uint8_t *>(x) + (16 * g * kb + s) * int64_t(sizeof(block_q8k));
-            const uint8_t *qs = base + offsetof(block_q8k, qs), *bsums = base + offsetof(block_q8k, bsums);
-            for (int p = 0; p < 64; ++p)
-                _mm512_store_si512(l.q[p], _mm512_mask_i32gather_epi32(zero, mask, rows, qs + 4 * p, 1));
-            _mm512_store_si512(l.d, _mm512_mask_i32gather_epi32(zero, mask, rows, base + offsetof(block_q8k, d), 1));
-            __m512i sum16[16];
-            for (int j = 0; j < 16; ++j)  // the low int16 of each gathered word
-                sum16[j] = _mm512_srai_epi32(
-                    _mm512_slli_epi32(_mm512_mask_i32gather_epi32(zero, mask, rows, bsums + 2 * j, 1), 16), 16);
-            if constexpr (Q4) {
-                for (int i = 0; i < 4; ++i) {
-                    const __m512i lo = _mm512_add_epi32(sum16[4 * i], sum16[4 * i + 1]);
-                    const __m512i hi = _mm512_add_epi32(sum16[4 * i + 2], sum16[4 * i + 3]);
-                    _mm512_store_si512(l.aux[i], _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)),
-                                                                 _mm512_slli_epi32(hi, 16)));
+            kq_lanes<L> &l = out[g * kb + s];
+            for (int r = 0; r < L; ++r) {
+                const int64_t i = g * L + r;
+                const block_q8k &b = i < n ? x[i * kb + s] : zero;
+                for (int p = 0; p < 64; ++p) std::memcpy(l.q[p] + 4 * r, b.qs + 4 * p, 4);
+                l.d[r] = b.d;
+                const int16_t *bs = b.bsums;
+                if constexpr (Q4) {
+                    for (int a = 0; a < 4; ++a)
+                        l.aux[a][r] = static_cast<int32_t>(
+                            int16_pair(bs[4 * a] + bs[4 * a + 1], bs[4 * a + 2] + bs[4 * a + 3]));
+                } else if constexpr (Q6Pairs) {
+                    for (int a = 0; a < 8; ++a)
+                        l.aux[a][r] = static_cast<int32_t>(int16_pair(bs[2 * a], bs[2 * a + 1]));
+                } else {
+                    for (int j = 0; j < 16; ++j) l.aux[j][r] = -32 * bs[j];
                 }
-            } else {
-                for (int j = 0; j < 16; ++j)
-                    _mm512_store_si512(l.aux[j], _mm512_sub_epi32(zero, _mm512_slli_epi32(sum16[j], 5)));
             }
         }
-    }
 }
 
 inline uint32_t read_u32(const uint8_t *p) {
@@ -427,98 +422,185 @@ inline uint32_t read_u32(const uint8_t *p) {
     return v;
 }
 
-// Weight rows w[c * kb + s] (c = 0-3) against the activation groups a0 and a1: out[c][32].
-template <bool Q4>
-EUROLLM_KQ512 void lanes_tile(const kq_wrow *w, int64_t kb, const kq_lanes *a0, const kq_lanes *a1, float *out) {
-    constexpr int subs = Q4 ? 8 : 16, steps = 64 / subs;
-    __m512 acc[4][2];
-    EUROLLM_UNROLL
-    for (int c = 0; c < 4; ++c) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
-    for (int64_t s = 0; s < kb; ++s) {
-        const kq_lanes *a[2] = {a0 + s, a1 + s};
-        const kq_wrow *wr[4] = {w + s, w + kb + s, w + 2 * kb + s, w + 3 * kb + s};
-        __m512i S[4][2];
+// AVX512-VNNI: weight rows w[c * kb + s] (c = 0-3) against two groups of 16 (a, a + kb): out[c][32].
+struct lanes512 {
+    static constexpr int L = 16, G = 2;
+    static constexpr bool q6_pairs = false;
+
+    template <typename B>
+    EUROLLM_KQ512 static void decode(const B &b, kq_wrow &r) {
+        __m512i v[4];
+        load_values(b, v);
+        for (int i = 0; i < 4; ++i) _mm512_store_si512(r.q + 64 * i, v[i]);
+        wrow_scales(b, r);
+    }
+
+    template <bool Q4>
+    EUROLLM_KQ512 static void tile(const kq_wrow *w, int64_t kb, const kq_lanes<16> *a0, float *out) {
+        constexpr int subs = Q4 ? 8 : 16, steps = 64 / subs;
+        __m512 acc[4][2];
         EUROLLM_UNROLL
-        for (int c = 0; c < 4; ++c) S[c][0] = S[c][1] = _mm512_setzero_si512();
-        for (int j = 0; j < subs; ++j) {
-            const int p0 = Q4 ? q4k_position(32 * j) / 4 : 4 * j;
-            __m512i P[4][2];
+        for (int c = 0; c < 4; ++c) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
+        for (int64_t s = 0; s < kb; ++s) {
+            const kq_lanes<16> *a[2] = {a0 + s, a0 + kb + s};
+            const kq_wrow *wr[4] = {w + s, w + kb + s, w + 2 * kb + s, w + 3 * kb + s};
+            __m512i S[4][2];
             EUROLLM_UNROLL
-            for (int v = 0; v < 2; ++v) {
-                const __m512i init = Q4 ? _mm512_setzero_si512() : _mm512_load_si512(a[v]->aux[j]);
+            for (int c = 0; c < 4; ++c) S[c][0] = S[c][1] = _mm512_setzero_si512();
+            for (int j = 0; j < subs; ++j) {
+                const int p0 = Q4 ? q4k_position(32 * j) / 4 : 4 * j;
+                __m512i P[4][2];
                 EUROLLM_UNROLL
-                for (int c = 0; c < 4; ++c) P[c][v] = init;
-            }
-            EUROLLM_UNROLL
-            for (int t = 0; t < steps; ++t) {
-                const __m512i x0 = _mm512_load_si512(a[0]->q[p0 + t]), x1 = _mm512_load_si512(a[1]->q[p0 + t]);
+                for (int v = 0; v < 2; ++v) {
+                    const __m512i init = Q4 ? _mm512_setzero_si512() : _mm512_load_si512(a[v]->aux[j]);
+                    EUROLLM_UNROLL
+                    for (int c = 0; c < 4; ++c) P[c][v] = init;
+                }
+                EUROLLM_UNROLL
+                for (int t = 0; t < steps; ++t) {
+                    const __m512i x0 = _mm512_load_si512(a[0]->q[p0 + t]), x1 = _mm512_load_si512(a[1]->q[p0 + t]);
+                    EUROLLM_UNROLL
+                    for (int c = 0; c < 4; ++c) {
+                        const __m512i wb = _mm512_set1_epi32(static_cast<int32_t>(read_u32(wr[c]->q + 4 * (p0 + t))));
+                        P[c][0] = _mm512_dpbusd_epi32(P[c][0], wb, x0);
+                        P[c][1] = _mm512_dpbusd_epi32(P[c][1], wb, x1);
+                    }
+                }
                 EUROLLM_UNROLL
                 for (int c = 0; c < 4; ++c) {
-                    const __m512i wb = _mm512_set1_epi32(static_cast<int32_t>(read_u32(wr[c]->q + 4 * (p0 + t))));
-                    P[c][0] = _mm512_dpbusd_epi32(P[c][0], wb, x0);
-                    P[c][1] = _mm512_dpbusd_epi32(P[c][1], wb, x1);
+                    const __m512i sc = _mm512_set1_epi32(wr[c]->sc[j]);
+                    S[c][0] = _mm512_add_epi32(S[c][0], _mm512_mullo_epi32(P[c][0], sc));
+                    S[c][1] = _mm512_add_epi32(S[c][1], _mm512_mullo_epi32(P[c][1], sc));
                 }
             }
             EUROLLM_UNROLL
-            for (int c = 0; c < 4; ++c) {
-                const __m512i sc = _mm512_set1_epi32(wr[c]->sc[j]);
-                S[c][0] = _mm512_add_epi32(S[c][0], _mm512_mullo_epi32(P[c][0], sc));
-                S[c][1] = _mm512_add_epi32(S[c][1], _mm512_mullo_epi32(P[c][1], sc));
+            for (int v = 0; v < 2; ++v) {
+                const __m512 xd = _mm512_load_ps(a[v]->d);
+                EUROLLM_UNROLL
+                for (int c = 0; c < 4; ++c) {
+                    acc[c][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[c][v]),
+                                                _mm512_mul_ps(_mm512_set1_ps(wr[c]->d), xd), acc[c][v]);
+                    if constexpr (Q4) {
+                        __m512i M = _mm512_setzero_si512();
+                        for (int i = 0; i < 4; ++i) {
+                            const __m512i mins = _mm512_set1_epi32(static_cast<int32_t>(wr[c]->pairs[i]));
+                            M = _mm512_add_epi32(M, _mm512_madd_epi16(_mm512_load_si512(a[v]->aux[i]), mins));
+                        }
+                        acc[c][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), M)),
+                                                    _mm512_mul_ps(_mm512_set1_ps(wr[c]->dmin), xd), acc[c][v]);
+                    }
+                }
             }
         }
         EUROLLM_UNROLL
-        for (int v = 0; v < 2; ++v) {
-            const __m512 xd = _mm512_load_ps(a[v]->d);
-            EUROLLM_UNROLL
-            for (int c = 0; c < 4; ++c) {
-                acc[c][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S[c][v]), _mm512_mul_ps(_mm512_set1_ps(wr[c]->d), xd),
-                                            acc[c][v]);
-                if constexpr (Q4) {
-                    __m512i M = _mm512_setzero_si512();
-                    for (int i = 0; i < 4; ++i) {
-                        const __m512i mins = _mm512_set1_epi32(static_cast<int32_t>(wr[c]->mins[i]));
-                        M = _mm512_add_epi32(M, _mm512_madd_epi16(_mm512_load_si512(a[v]->aux[i]), mins));
-                    }
-                    acc[c][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), M)),
-                                                _mm512_mul_ps(_mm512_set1_ps(wr[c]->dmin), xd), acc[c][v]);
-                }
-            }
+        for (int c = 0; c < 4; ++c) {
+            _mm512_store_ps(out + 32 * c, acc[c][0]);
+            _mm512_store_ps(out + 32 * c + 16, acc[c][1]);
         }
     }
-    EUROLLM_UNROLL
-    for (int c = 0; c < 4; ++c) {
-        _mm512_store_ps(out + 32 * c, acc[c][0]);
-        _mm512_store_ps(out + 32 * c + 16, acc[c][1]);
-    }
-}
+};
 
-// The product for n >= 16 rows on AVX512-VNNI; false (nothing written) when the scratch buffers
-// cannot be allocated.
-template <typename B>
-EUROLLM_KQ512 bool kquant_lanes(const block_q8k *x, int64_t n, int64_t k, const B *w, const float *bias, int64_t j0,
-                                int64_t j1, float *y, int64_t ldy) {
+// AVX2: weight rows w[c * kb + s] (c = 0-3) against one group of 8: out[c][8]. vpmaddubsw's int16
+// pairs are summed in int16 over a q4_k sub-block (at most 16 * 15 * 127 < 2^15) or half a q6_k one
+// (4 * 63 * 127), then scaled into int32 by vpmaddwd with the sub-block's scale.
+struct lanes256 {
+    static constexpr int L = 8, G = 1;
+    static constexpr bool q6_pairs = true;
+
+    template <typename B>
+    EUROLLM_KQ2 static void decode(const B &b, kq_wrow &r) {
+        kq_row2 row;
+        load_row(b, row);
+        for (int i = 0; i < 8; ++i) _mm256_store_si256(reinterpret_cast<__m256i *>(r.q + 32 * i), row.v[i]);
+        wrow_scales(b, r);
+    }
+
+    template <bool Q4>
+    EUROLLM_KQ2 static void tile(const kq_wrow *w, int64_t kb, const kq_lanes<8> *a0, float *out) {
+        constexpr int subs = Q4 ? 8 : 16, steps = 64 / subs, run = Q4 ? 8 : 2;  // steps summed in int16
+        __m256 acc[4];
+        EUROLLM_UNROLL
+        for (int c = 0; c < 4; ++c) acc[c] = _mm256_setzero_ps();
+        for (int64_t s = 0; s < kb; ++s) {
+            const kq_lanes<8> &a = a0[s];
+            const kq_wrow *wr[4] = {w + s, w + kb + s, w + 2 * kb + s, w + 3 * kb + s};
+            __m256i S[4];
+            EUROLLM_UNROLL
+            for (int c = 0; c < 4; ++c) S[c] = _mm256_setzero_si256();
+            for (int j = 0; j < subs; ++j) {
+                const int p0 = Q4 ? q4k_position(32 * j) / 4 : 4 * j;
+                EUROLLM_UNROLL
+                for (int t0 = 0; t0 < steps; t0 += run) {
+                    __m256i P[4];
+                    EUROLLM_UNROLL
+                    for (int c = 0; c < 4; ++c) P[c] = _mm256_setzero_si256();
+                    EUROLLM_UNROLL
+                    for (int t = t0; t < t0 + run; ++t) {
+                        const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i *>(a.q[p0 + t]));
+                        EUROLLM_UNROLL
+                        for (int c = 0; c < 4; ++c) {
+                            const auto word = static_cast<int32_t>(read_u32(wr[c]->q + 4 * (p0 + t)));
+                            const __m256i wb = _mm256_set1_epi32(word);
+                            P[c] = _mm256_add_epi16(P[c], _mm256_maddubs_epi16(wb, xv));
+                        }
+                    }
+                    EUROLLM_UNROLL
+                    for (int c = 0; c < 4; ++c) {
+                        const __m256i sc = _mm256_set1_epi16(static_cast<int16_t>(wr[c]->sc[j]));
+                        S[c] = _mm256_add_epi32(S[c], _mm256_madd_epi16(P[c], sc));
+                    }
+                }
+            }
+            const __m256 xd = _mm256_load_ps(a.d);
+            EUROLLM_UNROLL
+            for (int c = 0; c < 4; ++c) {
+                __m256i pair_sums = _mm256_setzero_si256();  // q4_k: M; q6_k: sum_j sc_j * sum16_j
+                for (int i = 0; i < (Q4 ? 4 : 8); ++i) {
+                    const __m256i f = _mm256_set1_epi32(static_cast<int32_t>(wr[c]->pairs[i]));
+                    const __m256i sums = _mm256_load_si256(reinterpret_cast<const __m256i *>(a.aux[i]));
+                    pair_sums = _mm256_add_epi32(pair_sums, _mm256_madd_epi16(sums, f));
+                }
+                if constexpr (!Q4) S[c] = _mm256_sub_epi32(S[c], _mm256_slli_epi32(pair_sums, 5));
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[c]), _mm256_mul_ps(_mm256_set1_ps(wr[c]->d), xd), acc[c]);
+                if constexpr (Q4)
+                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), pair_sums)),
+                                             _mm256_mul_ps(_mm256_set1_ps(wr[c]->dmin), xd), acc[c]);
+            }
+        }
+        EUROLLM_UNROLL
+        for (int c = 0; c < 4; ++c) _mm256_store_ps(out + 8 * c, acc[c]);
+    }
+};
+
+// The product for n >= 16 rows through P's lane kernel; false (nothing written) when the scratch
+// buffers cannot be allocated.
+template <class P, typename B>
+bool kquant_lanes(const block_q8k *x, int64_t n, int64_t k, const B *w, const float *bias, int64_t j0, int64_t j1,
+                  float *y, int64_t ldy) {
     constexpr bool Q4 = std::is_same_v<B, block_q4_k>;
-    const int64_t kb = k / 256, pairs = (n + 31) / 32;
+    constexpr int L = P::L, T = P::L * P::G;  // activation rows per group, per tile
+    const int64_t kb = k / 256, tiles = (n + T - 1) / T;
     thread_local aligned_buffer lane_buf, row_buf;
-    auto *lanes = static_cast<kq_lanes *>(lane_buf.get(static_cast<size_t>(2 * pairs * kb) * sizeof(kq_lanes)));
+    const auto lane_bytes = static_cast<size_t>(tiles * P::G * kb) * sizeof(kq_lanes<L>);
+    auto *lanes = static_cast<kq_lanes<L> *>(lane_buf.get(lane_bytes));
     auto *rows = static_cast<kq_wrow *>(row_buf.get(static_cast<size_t>(4 * kb) * sizeof(kq_wrow)));
     if (!lanes || !rows) return false;
-    build_lanes<Q4>(x, n, kb, 2 * pairs, lanes);
-    // Pairs of groups per pass: about 512 KiB of activations stay in L2 while the weight rows pass.
-    const int64_t pb = std::max<int64_t>(1, (512 * 1024) / (2 * kb * static_cast<int64_t>(sizeof(kq_lanes))));
-    alignas(64) float out[4 * 32];
-    for (int64_t q0 = 0; q0 < pairs; q0 += pb) {
-        const int64_t q1 = std::min(pairs, q0 + pb);
+    build_lanes<L, Q4, P::q6_pairs>(x, n, kb, tiles * P::G, lanes);
+    // Tiles per pass: about 512 KiB of activations stay in L2 while the weight rows pass.
+    const int64_t pb = std::max<int64_t>(1, (512 * 1024) / (P::G * kb * static_cast<int64_t>(sizeof(kq_lanes<L>))));
+    alignas(64) float out[4 * T];
+    for (int64_t q0 = 0; q0 < tiles; q0 += pb) {
+        const int64_t q1 = std::min(tiles, q0 + pb);
         for (int64_t j = j0; j < j1; j += 4) {
             const int rw = static_cast<int>(std::min<int64_t>(4, j1 - j));
             for (int c = 0; c < 4; ++c)  // a short tile repeats its last row
-                for (int64_t s = 0; s < kb; ++s) decode_wrow(w[(j + std::min(c, rw - 1)) * kb + s], rows[c * kb + s]);
+                for (int64_t s = 0; s < kb; ++s) P::decode(w[(j + std::min(c, rw - 1)) * kb + s], rows[c * kb + s]);
             for (int64_t q = q0; q < q1; ++q) {
-                lanes_tile<Q4>(rows, kb, lanes + 2 * q * kb, lanes + (2 * q + 1) * kb, out);
-                const int live = static_cast<int>(std::min<int64_t>(32, n - 32 * q));
+                P::template tile<Q4>(rows, kb, lanes + q * P::G * kb, out);
+                const int live = static_cast<int>(std::min<int64_t>(T, n - T * q));
                 for (int l = 0; l < live; ++l)
                     for (int c = 0; c < rw; ++c)
-                        y[(32 * q + l) * ldy + j + c] = out[32 * c + l] + (bias ? bias[j + c] : 0.0f);
+                        y[(T * q + l) * ldy + j + c] = out[T * c + l] + (bias ? bias[j + c] : 0.0f);
             }
         }
     }
@@ -570,10 +652,13 @@ void kquant_rows(const block_q8k *x, int64_t n, int64_t k, const B *w, const flo
     const int64_t kb = k / 256;
 #if defined(__x86_64__)
     if (cpu_isa() == isa::avx512 && cpu_features().avx512_vnni) {
-        if (n >= 16 && kquant_lanes(x, n, k, w, bias, j0, j1, y, ldy)) return;
+        if (n >= 16 && kquant_lanes<lanes512>(x, n, k, w, bias, j0, j1, y, ldy)) return;
         return tiled_matmul<kq512<B>>(x, kb, n, k, w, kb, bias, j0, j1, y, ldy);
     }
-    if (cpu_isa() != isa::scalar) return tiled_matmul<kq256<B>>(x, kb, n, k, w, kb, bias, j0, j1, y, ldy);
+    if (cpu_isa() != isa::scalar) {
+        if (n >= 16 && kquant_lanes<lanes256>(x, n, k, w, bias, j0, j1, y, ldy)) return;
+        return tiled_matmul<kq256<B>>(x, kb, n, k, w, kb, bias, j0, j1, y, ldy);
+    }
 #endif
     tiled_matmul<kq_scalar<B>>(x, kb, n, k, w, kb, bias, j0, j1, y, ldy);
 }
