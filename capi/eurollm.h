@@ -211,9 +211,10 @@ typedef struct eurollm_model eurollm_model;
  * a model is converted at load (eurollm_model_params.weight_type) and when it is written as GGUF
  * (eurollm_model_save_gguf). Norms always stay as they are (F32 in GGUF). The rules are llama.cpp's
  * quantize rules: with Q4_0 the output head (the token embedding when tied) is kept at Q8_0 (llama.cpp
- * raises it to Q6_K), with Q4_K it is raised to Q6_K as llama.cpp does; a weight whose rows the blocks
- * do not divide falls back to Q8_0 (Q4_K and Q6_K, rows of a multiple of 32) or F16. Quantized types
- * trade accuracy for memory and decode speed.
+ * raises it to Q6_K); Q4_K is llama.cpp's Q4_K_M mix (the output head, and attn_v and ffn_down in
+ * about a third of the layers, at Q6_K); a weight whose rows the blocks do not divide falls back to Q8_0
+ * (Q4_K and Q6_K, rows of a multiple of 32) or F16. Quantized types trade accuracy for memory and
+ * decode speed.
  */
 typedef enum eurollm_weight_type {
     EUROLLM_WEIGHT_AUTO = 0,  /**< keep each tensor's stored type */
@@ -222,7 +223,7 @@ typedef enum eurollm_weight_type {
     EUROLLM_WEIGHT_BF16 = 3,
     EUROLLM_WEIGHT_Q8_0 = 4,  /**< llama.cpp Q8_0: blocks of 32 int8 and an f16 scale (8.5 bits/weight) */
     EUROLLM_WEIGHT_Q4_0 = 5,  /**< llama.cpp Q4_0: blocks of 32 4-bit values and an f16 scale (4.5 bits/weight) */
-    EUROLLM_WEIGHT_Q4_K = 6,  /**< llama.cpp Q4_K: 256 4-bit values, 6-bit scales and mins per 32 (4.5 bits/weight) */
+    EUROLLM_WEIGHT_Q4_K = 6,  /**< llama.cpp Q4_K_M: Q4_K (4-bit, scales and mins per 32) mixed with Q6_K */
     EUROLLM_WEIGHT_Q6_K = 7   /**< llama.cpp Q6_K: 256 6-bit values, int8 scales per 16 (6.56 bits/weight) */
 } eurollm_weight_type;
 

@@ -40,9 +40,14 @@ bool writable_weight_type(wtype type) {
            type == wtype::q4_0 || type == wtype::q4_k || type == wtype::q6_k;
 }
 
-wtype converted_weight_type(wtype type, const tensor_ref &w, bool output_head) {
-    if (type == wtype::q4_0 && output_head) type = wtype::q8_0;
-    if (type == wtype::q4_k && output_head) type = wtype::q6_k;
+wtype converted_weight_type(wtype type, const tensor_ref &w, weight_place where) {
+    if (type == wtype::q4_0 && where.kind == weight_place::output_head) type = wtype::q8_0;
+    if (type == wtype::q4_k) {  // llama.cpp's Q4_K_M (use_more_bits for attn_v and ffn_down)
+        const int64_t i = where.layer, n = where.n_layer;
+        const bool more_bits = i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+        const bool mixed = where.kind == weight_place::attn_v || where.kind == weight_place::ffn_down;
+        if (where.kind == weight_place::output_head || (mixed && more_bits)) type = wtype::q6_k;
+    }
     if (w.cols % wtype_block_elems(type) != 0) {
         const bool k_quant = type == wtype::q4_k || type == wtype::q6_k;
         type = k_quant && w.cols % 32 == 0 ? wtype::q8_0 : wtype::f16;
@@ -75,8 +80,8 @@ void convert_weights(model &m, wtype type) {
         fail(EUROLLM_ERR_UNSUPPORTED, "converting weights to ", wtype_name(type),
              " is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)");
     threadpool pool(default_thread_count());
-    auto convert = [&](tensor_ref &w, bool output_head) {
-        const wtype t = converted_weight_type(type, w, output_head);
+    auto convert = [&](tensor_ref &w, weight_place where) {
+        const wtype t = converted_weight_type(type, w, where);
         if (t == w.type) return;
         std::vector<uint8_t> out(static_cast<size_t>(wtype_row_bytes(t, w.cols) * w.rows));
         convert_rows(w, t, {}, 0, w.rows, out.data(), pool);
@@ -86,11 +91,18 @@ void convert_weights(model &m, wtype type) {
         w.type = t;
     };
     const bool tied = m.output.data == m.tok_embd.data;
-    convert(m.tok_embd, tied);
+    const weight_place head{weight_place::output_head};
+    convert(m.tok_embd, tied ? head : weight_place{});
     if (tied) m.output = m.tok_embd;
-    else convert(m.output, true);
-    for (layer_weights &L : m.layers)
-        for (tensor_ref *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) convert(*w, false);
+    else convert(m.output, head);
+    const auto n_layer = static_cast<int64_t>(m.layers.size());
+    for (int64_t l = 0; l < n_layer; ++l) {
+        layer_weights &L = m.layers[static_cast<size_t>(l)];
+        for (tensor_ref *w : {&L.wq, &L.wk, &L.wo, &L.w_gate, &L.w_up})
+            convert(*w, {weight_place::projection, l, n_layer});
+        convert(L.wv, {weight_place::attn_v, l, n_layer});
+        convert(L.w_down, {weight_place::ffn_down, l, n_layer});
+    }
 }
 
 void pack_weights(model &m) {

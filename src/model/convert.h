@@ -13,12 +13,19 @@ namespace eurollm {
 class model;
 class threadpool;
 
+// Where a 2-D weight sits, for the quantize rules that depend on it.
+struct weight_place {
+    enum kind_t { projection, output_head, attn_v, ffn_down } kind = projection;
+    int64_t layer = 0, n_layer = 1;
+};
+
 // The type a 2-D weight (token embedding, projections, output head) takes when a model is converted
 // to `type`: llama.cpp's quantize rules for the types we write. Q4_0 keeps the output head (the token
-// embedding when tied) at Q8_0 (llama.cpp raises it to Q6_K, Q8_0 where Q6_K does not fit); Q4_K
-// raises it to Q6_K as llama.cpp's Q4_K files do. Rows the blocks do not divide fall back to Q8_0
+// embedding when tied) at Q8_0 (llama.cpp raises it to Q6_K, Q8_0 where Q6_K does not fit). Q4_K is
+// llama.cpp's Q4_K_M mix: the output head, and attn_v and ffn_down in the first and last eighth of
+// the layers and every third layer between, at Q6_K. Rows the blocks do not divide fall back to Q8_0
 // (k-quants, rows of 32; llama.cpp takes Q5_0 for Q4_K) or F16.
-wtype converted_weight_type(wtype type, const tensor_ref &w, bool output_head);
+wtype converted_weight_type(wtype type, const tensor_ref &w, weight_place where);
 
 // True for the types quantize_row writes (all of them: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
 bool writable_weight_type(wtype type);

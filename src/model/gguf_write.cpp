@@ -97,27 +97,29 @@ void save_gguf(const model &m, const std::string &path, std::optional<wtype> typ
     std::vector<out_tensor> ts;
     // Norms are F32 as llama.cpp writes them; 2-D weights follow the conversion rules that
     // quantize-at-load uses, or keep their stored type (AUTO).
-    auto add = [&](const std::string &name, const tensor_ref &r, bool vector, int64_t heads = 0, bool head = false) {
-        const wtype t = vector ? wtype::f32 : type ? converted_weight_type(*type, r, head) : r.type;
+    auto add = [&](const std::string &name, const tensor_ref &r, bool vector, int64_t heads = 0,
+                   weight_place where = {}) {
+        const wtype t = vector ? wtype::f32 : type ? converted_weight_type(*type, r, where) : r.type;
         out_tensor o{name, r, t, vector, heads, hp.head_dim};
         o.nbytes = static_cast<uint64_t>(wtype_row_bytes(t, r.cols) * r.rows);
         ts.push_back(o);
     };
-    add("token_embd.weight", m.tok_embd, false, 0, hp.tie_embeddings);
+    const weight_place head{weight_place::output_head};
+    add("token_embd.weight", m.tok_embd, false, 0, hp.tie_embeddings ? head : weight_place{});
     add("output_norm.weight", m.output_norm, true);
-    if (!hp.tie_embeddings) add("output.weight", m.output, false, 0, true);
+    if (!hp.tie_embeddings) add("output.weight", m.output, false, 0, head);
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const layer_weights &L = m.layers[static_cast<size_t>(l)];
         const std::string p = "blk." + std::to_string(l) + ".";
         add(p + "attn_norm.weight", L.attn_norm, true);
         add(p + "attn_q.weight", L.wq, false, hp.n_head);
         add(p + "attn_k.weight", L.wk, false, hp.n_head_kv);
-        add(p + "attn_v.weight", L.wv, false);
+        add(p + "attn_v.weight", L.wv, false, 0, {weight_place::attn_v, l, hp.n_layer});
         add(p + "attn_output.weight", L.wo, false);
         add(p + "ffn_norm.weight", L.ffn_norm, true);
         add(p + "ffn_gate.weight", L.w_gate, false);
         add(p + "ffn_up.weight", L.w_up, false);
-        add(p + "ffn_down.weight", L.w_down, false);
+        add(p + "ffn_down.weight", L.w_down, false, 0, {weight_place::ffn_down, l, hp.n_layer});
     }
     uint64_t off = 0;
     for (auto &t : ts) {
@@ -130,7 +132,7 @@ void save_gguf(const model &m, const std::string &path, std::optional<wtype> typ
     kv.str("general.architecture", "llama");
     kv.str("general.name", "eurollm export");
     const tensor_ref &typical = m.layers.front().w_up;
-    kv.u32("general.file_type", llama_file_type(type ? converted_weight_type(*type, typical, false) : typical.type));
+    kv.u32("general.file_type", llama_file_type(type ? converted_weight_type(*type, typical, {}) : typical.type));
     kv.u32("general.quantization_version", 2);
     kv.u32("general.alignment", kAlign);
     kv.u32("llama.context_length", static_cast<uint32_t>(hp.n_ctx_train));

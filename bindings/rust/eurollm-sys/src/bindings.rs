@@ -112,7 +112,7 @@ impl eurollm_weight_type {
     pub const EUROLLM_WEIGHT_Q8_0: eurollm_weight_type = eurollm_weight_type(4);
     /// llama.cpp Q4_0: blocks of 32 4-bit values and an f16 scale (4.5 bits/weight)
     pub const EUROLLM_WEIGHT_Q4_0: eurollm_weight_type = eurollm_weight_type(5);
-    /// llama.cpp Q4_K: 256 4-bit values, 6-bit scales and mins per 32 (4.5 bits/weight)
+    /// llama.cpp Q4_K_M: Q4_K (4-bit, scales and mins per 32) mixed with Q6_K
     pub const EUROLLM_WEIGHT_Q4_K: eurollm_weight_type = eurollm_weight_type(6);
     /// llama.cpp Q6_K: 256 6-bit values, int8 scales per 16 (6.56 bits/weight)
     pub const EUROLLM_WEIGHT_Q6_K: eurollm_weight_type = eurollm_weight_type(7);
@@ -122,9 +122,10 @@ impl eurollm_weight_type {
  a model is converted at load (eurollm_model_params.weight_type) and when it is written as GGUF
  (eurollm_model_save_gguf). Norms always stay as they are (F32 in GGUF). The rules are llama.cpp's
  quantize rules: with Q4_0 the output head (the token embedding when tied) is kept at Q8_0 (llama.cpp
- raises it to Q6_K), with Q4_K it is raised to Q6_K as llama.cpp does; a weight whose rows the blocks
- do not divide falls back to Q8_0 (Q4_K and Q6_K, rows of a multiple of 32) or F16. Quantized types
- trade accuracy for memory and decode speed.*/
+ raises it to Q6_K); Q4_K is llama.cpp's Q4_K_M mix (the output head, and attn_v and ffn_down in
+ about a third of the layers, at Q6_K); a weight whose rows the blocks do not divide falls back to Q8_0
+ (Q4_K and Q6_K, rows of a multiple of 32) or F16. Quantized types trade accuracy for memory and
+ decode speed.*/
 #[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
 pub struct eurollm_weight_type(pub ::std::os::raw::c_uint);
 #[repr(C)]

@@ -65,8 +65,8 @@ pub enum WeightType {
     Q8_0,
     /// llama.cpp Q4_0: blocks of 32 4-bit values and an f16 scale (the output head stays Q8_0).
     Q4_0,
-    /// llama.cpp Q4_K: super-blocks of 256 4-bit values with 6-bit scales and mins (the output head
-    /// is Q6_K).
+    /// llama.cpp Q4_K_M: super-blocks of 256 4-bit values with 6-bit scales and mins, with the output
+    /// head and a third of the attn_v / ffn_down weights in Q6_K.
     Q4K,
     /// llama.cpp Q6_K: super-blocks of 256 6-bit values with int8 scales.
     Q6K,
