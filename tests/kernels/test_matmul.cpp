@@ -421,8 +421,8 @@ std::vector<float> kquant_reference(const std::vector<float> &x, int64_t n, int6
     return y;
 }
 
-// The products have the bits of that definition for every batch size and column range (decode
-// and longer products take different kernels), and stay within the activations' rounding
+// The products have the bits of that definition for every batch size and column range (decode,
+// a few rows and 16 rows or more take different kernels), and stay within the activations' rounding
 // (half a quantization step per element) of the double product on dequantize_row's weights.
 // Random blocks with every scale, min and quant bit in use.
 TEST(Quant, KQuantProductsFollowTheQ8KDefinition) {
@@ -455,6 +455,11 @@ TEST(Quant, KQuantProductsFollowTheQ8KDefinition) {
             matmul_rows(x.data() + i * k, 1, k, w.data(), wt, bias.data(), 6, m, one.data(), m);
             for (int64_t j = 0; j < m; ++j) ASSERT_EQ(one[size_t(j)], want[size_t(i * m + j)]) << name << " row " << i << " col " << j;
         }
+        // 2-15 rows: the row kernels' tiles of several activation rows (decode tiles take one).
+        const int64_t few = 6;
+        std::vector<float> part(static_cast<size_t>(few * m));
+        matmul_rows(x.data(), few, k, w.data(), wt, bias.data(), 0, m, part.data(), m);
+        for (size_t e = 0; e < part.size(); ++e) ASSERT_EQ(part[e], want[e]) << name << " n = " << few << " at " << e;
         // Accuracy: |y - x.w| <= sum_e |w_e| * (the element's activation step / 2), plus f32 sums.
         std::vector<float> wf(static_cast<size_t>(k));
         for (int64_t j = 0; j < m; ++j) {
