@@ -617,8 +617,11 @@ EUROLLM_KQ512 void quantize_q8k_avx512(const float *x, int64_t k, bool q4k, bloc
         for (int v = 0; v < 16; ++v) {
             const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * v), _mm512_set1_ps(id)));
             const int pos = q4k ? q4k_position(16 * v) : 16 * v;
-            _mm_storeu_si128(reinterpret_cast<__m128i *>(out[i].qs + pos), _mm512_cvtepi32_epi8(q));
-            out[i].bsums[v] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+            const __m128i bytes = _mm512_cvtepi32_epi8(q);
+            _mm_storeu_si128(reinterpret_cast<__m128i *>(out[i].qs + pos), bytes);
+            // The sum of the stored bytes: a NaN converts to INT_MIN, whose lane sums would overflow
+            // (and the scalar path stores and sums 0 for it).
+            out[i].bsums[v] = static_cast<int16_t>(_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(bytes)));
         }
         out[i].d = d;
     }
@@ -636,8 +639,8 @@ void quantize_q8k(const float *x, int64_t k, bool q4k, block_q8k *out) {
         for (int v = 0; v < 16; ++v) {
             int sum = 0;
             for (int e = 16 * v; e < 16 * v + 16; ++e) {
-                const int q = static_cast<int>(std::lrintf(xb[e] * id));
-                out[i].qs[q4k ? q4k_position(e) : e] = static_cast<int8_t>(q);
+                const auto q = static_cast<int8_t>(std::lrintf(xb[e] * id));
+                out[i].qs[q4k ? q4k_position(e) : e] = q;
                 sum += q;
             }
             out[i].bsums[v] = static_cast<int16_t>(sum);

@@ -483,6 +483,36 @@ TEST(Quant, KQuantProductsFollowTheQ8KDefinition) {
     }
 }
 
+// Non-finite activations: a row holding NaN or infinity gives garbage (its scale is not finite or its
+// NaN elements round to 0) but never undefined behaviour (the sanitizer builds run this), and the
+// other rows keep the definition's bits, in decode and in longer products.
+TEST(Quant, KQuantNonFiniteActivationsStayInTheirRow) {
+    const int64_t m = 5, k = 512, n = 17;
+    std::mt19937 rng(3);
+    for (wtype wt : {wtype::q4_k, wtype::q6_k}) {
+        std::vector<uint8_t> w(static_cast<size_t>(m * wtype_row_bytes(wt, k)));
+        for (auto &b : w) b = static_cast<uint8_t>(rng());
+        for (int64_t i = 0; i < m * k / 256; ++i) {  // finite block scales
+            auto *blk = w.data() + i * wtype_block_bytes(wt);
+            const uint16_t d = 0x1800;
+            std::memcpy(blk + (wt == wtype::q4_k ? 0 : 208), &d, 2);
+            if (wt == wtype::q4_k) std::memcpy(blk + 2, &d, 2);
+        }
+        auto x = randn(size_t(n * k), 4);
+        for (int e : {1, 2, 3, 300}) x[size_t(e)] = NAN;  // several NaN lanes in one block of 16
+        x[400] = INFINITY;
+        const std::vector<float> bias(static_cast<size_t>(m), 0.0f);
+        const std::vector<float> finite(x.begin() + k, x.end());
+        const auto want = kquant_reference(finite, n - 1, k, w, wt, m, bias);
+        std::vector<float> y(static_cast<size_t>(n * m)), one(static_cast<size_t>(m));
+        matmul_rows(x.data(), n, k, w.data(), wt, nullptr, 0, m, y.data(), m);
+        matmul_rows(x.data(), 1, k, w.data(), wt, nullptr, 0, m, one.data(), m);  // decode of that row
+        for (int64_t e = 0; e < (n - 1) * m; ++e) ASSERT_EQ(y[size_t(m + e)], want[size_t(e)]) << e;
+        for (int64_t j = 0; j < m; ++j)  // and the garbage row is the same garbage in both kernels
+            EXPECT_TRUE(std::isnan(one[size_t(j)]) ? std::isnan(y[size_t(j)]) : one[size_t(j)] == y[size_t(j)]) << j;
+    }
+}
+
 TEST(Isa, EveryLevelAgrees) {
     // The suite runs under the machine's best level; this prints it for the log.
     std::printf("[   info   ] kernels dispatch to %s\n", cpu_isa_name());
