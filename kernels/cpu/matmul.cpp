@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <new>
 #include <cstring>
-#include <type_traits>
 
 #include "common/math.h"
 #include "cpu/isa.h"
