@@ -161,6 +161,16 @@ inline float q8_scale(const float *x, int64_t n, float *id) {
     return d;
 }
 
+// out[e] = round-to-nearest-even(x[e] * id) for e < n, as int8 (a NaN stores 0); returns their sum.
+inline int32_t round_to_int8(const float *x, int64_t n, float id, int8_t *out) {
+    int32_t sum = 0;
+    for (int64_t e = 0; e < n; ++e) {
+        out[e] = static_cast<int8_t>(std::lrintf(x[e] * id));
+        sum += out[e];
+    }
+    return sum;
+}
+
 // Activations quantized for the q4_k / q6_k products (matmul_kquant.cpp): per 256-element
 // super-block the scale d, the sum of each 16 consecutive values (in element order) and the
 // values (for q4_k in the order its nibbles come, see matmul_kquant.cpp).

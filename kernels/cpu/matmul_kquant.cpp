@@ -636,15 +636,9 @@ void quantize_q8k(const float *x, int64_t k, bool q4k, block_q8k *out) {
         const float *xb = x + i * 256;
         float id;
         const float d = q8_scale(xb, 256, &id);
-        for (int v = 0; v < 16; ++v) {
-            int sum = 0;
-            for (int e = 16 * v; e < 16 * v + 16; ++e) {
-                const auto q = static_cast<int8_t>(std::lrintf(xb[e] * id));
-                out[i].qs[q4k ? q4k_position(e) : e] = q;
-                sum += q;
-            }
-            out[i].bsums[v] = static_cast<int16_t>(sum);
-        }
+        for (int v = 0; v < 16; ++v)  // runs of 16 stay together in q4_k's order
+            out[i].bsums[v] = static_cast<int16_t>(
+                round_to_int8(xb + 16 * v, 16, id, out[i].qs + (q4k ? q4k_position(16 * v) : 16 * v)));
         out[i].d = d;
     }
 }

@@ -344,14 +344,8 @@ void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out) {
         const float *xb = x + i * 32;
         float id;
         const float d = q8_scale(xb, 32, &id);
-        uint32_t sum = 0;  // wraps, like the vector sum
-        for (int j = 0; j < 32; ++j) {
-            const int q = static_cast<int>(std::lrintf(xb[j] * id));
-            out[i].qs[j] = static_cast<int8_t>(q);
-            sum += static_cast<uint32_t>(q);
-        }
         out[i].d = d;
-        out[i].bias = wrapped_product(offset, static_cast<int32_t>(sum));
+        out[i].bias = wrapped_product(offset, round_to_int8(xb, 32, id, out[i].qs));
     }
 }
 
