@@ -32,9 +32,21 @@ __attribute__((target("amx-tile"))) inline void load_tile_config(const tile_conf
     asm volatile("" : : "m"(cfg));
     _tile_loadconfig(&cfg);
 }
+
+// A row kernel's accumulators (lane c of acc[r]: activation row r against weight row c, c < rw <= 4)
+// to out[r * rw + c], as tiled_matmul takes them.
+template <int rx>
+inline void store_lanes4(const __m128 (&acc)[rx], int rw, float *out) {
+    for (int r = 0; r < rx; ++r) {
+        alignas(16) float o[4];
+        _mm_store_ps(o, acc[r]);
+        for (int c = 0; c < rw; ++c) out[r * rw + c] = o[c];
+    }
+}
 #endif
 
-// ---- the tiled driver, shared by the SIMD kernels of matmul.cpp and matmul_kquant.cpp -------------
+// ---- the tiled driver, shared by the SIMD kernels of matmul.cpp, matmul_kquant.cpp and
+// matmul_quant_rows.cpp ----------------------------------------------------------------------------
 // K provides RX, RW and tile<rx, rw>(x rows, x stride, k, w rows, w stride, out[rx * rw]).
 template <class K, int RW, int R = K::RX>
 inline void tile_rows(int rx, const typename K::xt *x, int64_t xs, int64_t k, const typename K::wt *w, int64_t ws,
@@ -72,7 +84,7 @@ void tiled_matmul(const typename K::xt *x, int64_t xs, int64_t n, int64_t k, con
                 }
             }
             for (int64_t j = jb + RW * part; j < je; ++j) {
-                float one;
+                float one = 0.0f;
                 K::template tile<1, 1>(x, xs, k, w + j * ws, ws, &one);
                 y[j] = one + (bias ? bias[j] : 0.0f);
             }
@@ -93,7 +105,7 @@ void tiled_matmul(const typename K::xt *x, int64_t xs, int64_t n, int64_t k, con
                 if (rw == RW) tile_rows<K, RW>(rx, x + i * xs, xs, k, w + j * ws, ws, out);
                 else
                     for (int c = 0; c < rw; ++c) {
-                        float one[RX];
+                        float one[RX] = {};
                         tile_rows<K, 1>(rx, x + i * xs, xs, k, w + (j + c) * ws, ws, one);
                         for (int r = 0; r < rx; ++r) out[r * RW + c] = one[r];
                     }
@@ -150,6 +162,12 @@ struct block_q8x {
 static_assert(sizeof(block_q8x) == 40, "activation block size");
 
 void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out);
+
+// q8_0 (q4 false) / q4_0 canonical rows w against n prepared activation rows, read in place
+// (matmul_quant_rows.cpp): the product of matmul_quant.cpp's definition, for any n; the kernels
+// for decode and products of fewer than 16 rows.
+void quant_rows(const block_q8x *x, int64_t n, int64_t k, const void *w, bool q4, const float *bias, int64_t j0,
+                int64_t j1, float *y, int64_t ldy);
 
 // The 8-bit scale of n activations (amax / 127) and its inverse (0 for an all-zero block): the
 // rule of both activation formats, q = round-to-nearest-even(x * id).

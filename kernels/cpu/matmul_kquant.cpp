@@ -331,12 +331,7 @@ struct NAME {                                                                   
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
-        EUROLLM_UNROLL                                                                                                 \
-        for (int r = 0; r < rx; ++r) {                                                                                 \
-            alignas(16) float o[4];                                                                                    \
-            _mm_store_ps(o, acc[r]);                                                                                   \
-            for (int c = 0; c < rw; ++c) out[r * rw + c] = o[c];                                                       \
-        }                                                                                                              \
+        store_lanes4<rx>(acc, rw, out);                                                                                \
     }                                                                                                                  \
 };
 

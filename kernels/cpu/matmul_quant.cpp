@@ -11,12 +11,13 @@
 // scalar loop, the AVX2 / AVX-VNNI / AVX512-VNNI register kernels and the AMX tile kernel give the
 // same bits, and a row's result never depends on how many other rows share the product.
 //
-// The weights are consumed in a packed layout (pack_weight_groups): rows in groups of 16 and
-// four bytes of each row side by side, so that one 64-byte chunk is 16 rows x 4 elements: one
-// vpdpbusd against 4 broadcast activation bytes, or one row of an AMX B tile. A group is one
-// contiguous run of memory, which decode streams at full bandwidth. Weights packed at load
-// (tensor_ref::packed) are read directly; canonical ggml rows are packed one group at a time into
-// a scratch buffer (the result is the same, the cost is one more pass over the group).
+// Decode and products of fewer than 16 rows read the canonical ggml rows in place
+// (matmul_quant_rows.cpp). Longer products consume a packed layout (pack_weight_groups): rows in
+// groups of 16 and four bytes of each row side by side, so that one 64-byte chunk is 16 rows x 4
+// elements: one vpdpbusd against 4 broadcast activation bytes, or one row of an AMX B tile. Weights
+// packed at load (tensor_ref::packed, where pack_at_load says so) are read directly, decode
+// included; canonical rows are packed one group at a time into a scratch buffer as the product
+// reaches them (the result is the same, the cost is one more pass over the group).
 //
 // The unsigned-by-signed instructions (vpdpbusd, tdpbsud) see q8_0 as q + 128 and q4_0 as its
 // nibbles; block_q8x::bias (the activation sum times 128 or 8) takes the offset back out.
@@ -81,18 +82,19 @@ void pack_group(const uint8_t *w, bool q4, int64_t rows, int64_t kb, int64_t g, 
 }
 
 #if defined(__x86_64__)
-// pack_group for a whole group on AVX-512: each 64-byte chunk is one gather of the 16 rows' words,
-// written with streaming stores (the packed copy is not read again until the first product, and a
-// plain store would first read each line in). Same bytes as pack_group.
+// pack_group for a whole group on AVX-512: each 64-byte chunk is one gather of the 16 rows' words.
+// Same bytes as pack_group. `stream`: streaming stores, for a copy made at load (not read again
+// until the first product, and a plain store would first read each line in); a scratch group read
+// right away takes plain stores.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void pack_group_avx512(const uint8_t *w, bool q4, int64_t kb,
-                                                                            int64_t g, uint8_t *out) {
+                                                                            int64_t g, uint8_t *out, bool stream) {
     const int64_t cb = chunk_bytes(q4), bb = q4 ? 18 : 34, chunks = cb / 64;
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32(static_cast<int32_t>(kb * bb)));
     const __m512i flip = _mm512_set1_epi32(q4 ? 0 : static_cast<int32_t>(0x80808080u));
     const uint8_t *base = w + g * kGroupRows * kb * bb;
     auto *scales = reinterpret_cast<__m256i *>(out + kb * cb);
-    const bool aligned = (reinterpret_cast<uintptr_t>(out) & 63) == 0 && (kb * cb) % 64 == 0;
+    const bool aligned = stream && (reinterpret_cast<uintptr_t>(out) & 63) == 0 && (kb * cb) % 64 == 0;
     for (int64_t b = 0; b < kb; ++b) {
         const uint8_t *blk = base + b * bb;
         for (int64_t c = 0; c < chunks; ++c) {
@@ -503,35 +505,16 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
     uint8_t *own = nullptr;
     if (!packed) {
         own = static_cast<uint8_t *>(scratch.get(static_cast<size_t>(max_groups * gb)));
-        if (!own) {  // no memory for the groups: the definition straight from the canonical rows
-            for (int64_t j = j0; j < j1; ++j)
-                for (int64_t i = 0; i < n; ++i) {
-                    float acc = 0.0f;
-                    const uint8_t *row = canonical + j * kb * (Q4 ? 18 : 34);
-                    for (int64_t b = 0; b < kb; ++b) {
-                        const uint8_t *blk = row + b * (Q4 ? 18 : 34);
-                        const block_q8x &xb = x[i * kb + b];
-                        int32_t isum = 0;
-                        for (int e = 0; e < 32; ++e) {
-                            const int q = Q4 ? ((e < 16 ? blk[2 + e] & 15 : blk[2 + e - 16] >> 4) - 8)
-                                             : static_cast<int8_t>(blk[2 + e]);
-                            isum += xb.qs[e] * q;
-                        }
-                        uint16_t d;
-                        std::memcpy(&d, blk, 2);
-                        acc = std::fma(static_cast<float>(isum), kmath::f16_to_f32(d) * xb.d, acc);
-                    }
-                    y[i * ldy + j] = bias ? acc + bias[j] : acc;
-                }
-            return;
-        }
+        if (!own) return quant_rows(x, n, kb * 32, canonical, Q4, bias, j0, j1, y, ldy);  // no scratch: in place
     }
 #if defined(__x86_64__)
     if (amx) amx_begin();
 #endif
-    // Activation rows per pass: about 1 MiB of blocks, whole pairs of 16-row tiles.
+    // Activation rows per pass: about 1 MiB of blocks, whole pairs of 16-row tiles; 2 MiB when each
+    // pass packs every group again (a prompt of 512 rows at 2048 columns is then one pass).
     constexpr int64_t tile_pair = 2 * kGroupRows;
-    const int64_t ib = std::max<int64_t>(tile_pair, (1024 * 1024 / (kb * 40)) / tile_pair * tile_pair);
+    const int64_t pass_bytes = int64_t(packed ? 1 : 2) << 20;
+    const int64_t ib = std::max<int64_t>(tile_pair, (pass_bytes / (kb * 40)) / tile_pair * tile_pair);
     alignas(64) float out[2 * kGroupRows * 2 * kGroupRows];
     for (int64_t i0 = 0; i0 < n; i0 += ib) {
         const int64_t i1 = std::min(n, i0 + ib);
@@ -539,7 +522,16 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
             const int gt = (max_groups > 1 && (g + 1) * kGroupRows < j1) ? 2 : 1;
             const uint8_t *grp = packed ? packed + g * gb : own;
             if (!packed)
-                for (int t = 0; t < gt; ++t) pack_group(canonical, Q4, rows, kb, g + t, own + t * gb);
+                for (int t = 0; t < gt; ++t) {
+#if defined(__x86_64__)
+                    if (cpu_isa() == isa::avx512 && (g + t + 1) * kGroupRows <= rows &&
+                        kGroupRows * kb * (Q4 ? 18 : 34) < (int64_t(1) << 31)) {
+                        pack_group_avx512(canonical, Q4, kb, g + t, own + t * gb, false);
+                        continue;
+                    }
+#endif
+                    pack_group(canonical, Q4, rows, kb, g + t, own + t * gb);
+                }
             // Rows [i, i + rx) of o (row stride 16) hold the columns of group g + t.
             auto write = [&](int64_t i, int rx, const float *o, int t) {
                 const int64_t base = (g + t) * kGroupRows;
@@ -571,8 +563,19 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
                 }
             }
 #endif
+            // Canonical rows: the next groups' bytes (one contiguous run) are asked for a few lines
+            // per step, so that packing them does not wait on memory.
+            const int64_t next_row = std::min(rows, (g + gt) * kGroupRows);
+            const uint8_t *ahead = packed ? nullptr : canonical + next_row * (gb / kGroupRows);
+            const int64_t ahead_lines =
+                packed ? 0 : (std::min(rows, next_row + gt * kGroupRows) - next_row) * (gb / kGroupRows) / 64;
+            const int64_t steps = (i1 - i + ks.max_rows - 1) / ks.max_rows;
+            const int64_t per_step = steps > 0 ? (ahead_lines + steps - 1) / steps : 0;
+            int64_t line = 0;
             for (; i < i1; i += ks.max_rows) {
                 const int rx = static_cast<int>(std::min<int64_t>(ks.max_rows, i1 - i));
+                for (int64_t e = std::min(ahead_lines, line + per_step); line < e; ++line)
+                    __builtin_prefetch(ahead + line * 64);
                 for (int t = 0; t < gt; ++t) {
                     ks.rows(x + i * kb, kb, rx, grp + t * gb, out);
                     write(i, rx, out, t);
@@ -610,6 +613,7 @@ void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype w
     if (block8(wt)) {
         const auto *x = static_cast<const block_q8x *>(prep);
         const auto *canonical = static_cast<const uint8_t *>(w);
+        if (n < kGroupRows) return quant_rows(x, n, k, w, wt == wtype::q4_0, bias, j0, j1, y, ldy);
         if (wt == wtype::q4_0) return quant_groups<true>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
         return quant_groups<false>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
     }
@@ -626,6 +630,11 @@ size_t packed_weight_bytes(wtype wt, int64_t rows, int64_t cols) {
     return static_cast<size_t>(groups * detail::group_bytes(wt == wtype::q4_0, cols / 32));
 }
 
+bool pack_at_load(wtype wt) {
+    if (wt == wtype::q4_0) return detail::pick_kernels<true>().amx;
+    return wt == wtype::q8_0 && detail::pick_kernels<false>().amx;
+}
+
 void pack_weight_groups(const void *w, wtype wt, int64_t rows, int64_t cols, int64_t g0, int64_t g1, void *out) {
     const bool q4 = wt == wtype::q4_0;
     const int64_t kb = cols / 32, gb = detail::group_bytes(q4, kb);
@@ -635,7 +644,7 @@ void pack_weight_groups(const void *w, wtype wt, int64_t rows, int64_t cols, int
     // Gathers address rows by 32-bit offsets: a group must span less than 2 GiB.
     if (cpu_isa() == isa::avx512 && 16 * kb * (q4 ? 18 : 34) < (int64_t(1) << 31)) {
         for (int64_t g = g0; g < g1; ++g) {
-            if ((g + 1) * detail::kGroupRows <= rows) detail::pack_group_avx512(src, q4, kb, g, dst + g * gb);
+            if ((g + 1) * detail::kGroupRows <= rows) detail::pack_group_avx512(src, q4, kb, g, dst + g * gb, true);
             else detail::pack_group(src, q4, rows, kb, g, dst + g * gb);
         }
         _mm_sfence();  // the streaming stores are visible before the caller hands the buffer on

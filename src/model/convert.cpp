@@ -108,8 +108,9 @@ void convert_weights(model &m, wtype type) {
 void pack_weights(model &m) {
     std::vector<tensor_ref *> todo;
     for (layer_weights &L : m.layers)
-        for (tensor_ref *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) todo.push_back(w);
-    todo.push_back(&m.output);
+        for (tensor_ref *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+            if (kernels::pack_at_load(w->type)) todo.push_back(w);
+    if (kernels::pack_at_load(m.output.type)) todo.push_back(&m.output);
     // One anonymous region for all of them, 2 MiB aligned and marked for huge pages: filling 1.5 GB
     // in 4 KiB pages cost more page faults than the packing itself.
     constexpr size_t kHuge = size_t(2) << 20;

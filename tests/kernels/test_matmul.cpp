@@ -176,8 +176,11 @@ TEST_P(QuantMatmul, EqualsTheDefinitionBitForBit) {
     const wtype wt = GetParam();
     const int64_t bb = wtype_block_bytes(wt);
     // 50 and 69 rows: AMX calls of 32 and 16 rows, two groups and one, and a register-kernel tail.
-    const shape shapes[] = {{1, 48, 64},  {1, 37, 96},  {3, 40, 256},  {16, 33, 64},
-                            {21, 48, 96}, {50, 35, 160}, {69, 40, 160}};
+    // Fewer than 16 rows read the canonical rows in place: 300 rows of decode are a run of 256 cut in
+    // four parts and a shorter run; 15 rows are register tiles of 4 and 3; an odd block count ends on
+    // a single block.
+    const shape shapes[] = {{1, 48, 64},  {1, 37, 96},   {3, 40, 256},  {1, 300, 96}, {15, 42, 160},
+                            {16, 33, 64}, {21, 48, 96}, {50, 35, 160}, {69, 40, 160}};
     for (const shape &s : shapes) {
         const int64_t kb = s.k / 32;
         std::vector<float> wdec;
