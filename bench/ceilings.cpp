@@ -6,6 +6,7 @@
 //                          (16 x 16 x 32 multiply-adds each); the int8 rate likewise with tdpbssd
 //                          (16 x 16 x 64 each), and with vpdpbusd chains (the register kernels')
 //   kernels:               bf16 GEMV (n = 1), GEMM n = 8 (batched decode) and n = 512 (prefill),
+//                          q8_0 GEMV (n = 1) against the read bandwidth, on the weights as loaded,
 //                          activations split (exact) and rounded (act_precision::round), EuroLLM-1.7B shapes;
 //                          on AMX, n = 512 on the tiles rounded and exact (three bf16 terms per activation:
 //                          its fraction of the AMX peak counts the three tile products per multiply-add),
@@ -248,20 +249,46 @@ int main(int argc, char **argv) {
                   [&](void *pp, int64_t j0, int64_t j1) {
                       exact_tiles_matmul(pp, 512, k, w.data(), nullptr, j0, j1, y.data(), m);
                   });
-    // The q8_0 product (8-bit activations per 32-element block, as ggml), weights packed as at load.
-    std::vector<uint8_t> wq(size_t(m * wtype_row_bytes(wtype::q8_0, k)));
+    // The q8_0 products (8-bit activations per 32-element block, as ggml) on the weights as the model
+    // holds them: packed where pack_at_load says so (AMX), else the canonical rows read in place.
+    // GEMV over `copies` matrices (8 x 12 MB) as above; n = 512 on one.
+    const int64_t q8_row = wtype_row_bytes(wtype::q8_0, k);
+    const bool q8_packed = pack_at_load(wtype::q8_0);
+    std::vector<uint8_t> wq(size_t(copies * m * q8_row));
     std::vector<float> row(static_cast<size_t>(k));
-    for (int64_t j = 0; j < m; ++j) {
+    for (int64_t j = 0; j < copies * m; ++j) {
         for (int64_t c = 0; c < k; ++c) row[size_t(c)] = 0.01f * float((j * 7 + c * 3) % 29) - 0.14f;
-        quantize_row(row.data(), wtype::q8_0, k, wq.data() + j * wtype_row_bytes(wtype::q8_0, k));
+        quantize_row(row.data(), wtype::q8_0, k, wq.data() + j * q8_row);
     }
-    std::vector<uint8_t> wp(packed_weight_bytes(wtype::q8_0, m, k));
-    pack_weight_groups(wq.data(), wtype::q8_0, m, k, 0, (m + 15) / 16, wp.data());
+    std::vector<uint8_t> wp(q8_packed ? size_t(copies) * packed_weight_bytes(wtype::q8_0, m, k) : 0);
+    for (int64_t c = 0; q8_packed && c < copies; ++c)
+        pack_weight_groups(wq.data() + c * m * q8_row, wtype::q8_0, m, k, 0, (m + 15) / 16,
+                           wp.data() + c * packed_weight_bytes(wtype::q8_0, m, k));
+    auto q8_product = [&](const void *pp, int64_t rows, int64_t c, int64_t j0, int64_t j1) {
+        if (q8_packed)
+            matmul_packed(pp, rows, k, wp.data() + c * packed_weight_bytes(wtype::q8_0, m, k), wtype::q8_0, nullptr,
+                          j0, j1, y.data(), m);
+        else
+            matmul_prepared(pp, rows, k, wq.data() + c * m * q8_row, wtype::q8_0, nullptr, j0, j1, y.data(), m);
+    };
+    double q8_gemv_gbs = 0.0;
+    {
+        std::vector<uint8_t> prep(matmul_prep_bytes(wtype::q8_0, 1, k) + 64);
+        void *pp = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(prep.data()) + 63) & ~uintptr_t(63));
+        matmul_prepare(x.data(), k, wtype::q8_0, 0, 1, pp);
+        // Each thread takes its columns of all the copies in one start (a thread start per 12 MB
+        // matrix would be a tenth of the time).
+        std::vector<double> v;
+        for (int r = 0; r < reps; ++r)
+            v.push_back(run_threads(T, [&](int i) {
+                const int64_t part = m / T / 16 * 16;
+                for (int64_t c = 0; c < copies; ++c) q8_product(pp, 1, c, part * i, i == T - 1 ? m : part * (i + 1));
+            }));
+        q8_gemv_gbs = double(copies * m) * q8_row / median(v) / 1e9;
+    }
     const double q8_gops = tile_gflops(
         matmul_prep_bytes(wtype::q8_0, 512, k), [&](void *pp) { matmul_prepare(x.data(), k, wtype::q8_0, 0, 512, pp); },
-        [&](void *pp, int64_t j0, int64_t j1) {
-            matmul_packed(pp, 512, k, wp.data(), wtype::q8_0, nullptr, j0, j1, y.data(), m);
-        });
+        [&](void *pp, int64_t j0, int64_t j1) { q8_product(pp, 512, 0, j0, j1); });
     const double amx_peak = amx.empty() ? 0.0 : median(amx), int8_peak = amx_int8.empty() ? 0.0 : median(amx_int8);
     const double vnni_peak = vnni.empty() ? 0.0 : median(vnni);
     std::printf(
@@ -273,10 +300,12 @@ int main(int argc, char **argv) {
         "\"gemm512_tiles_gflops\": %.1f, \"gemm512_tiles_fraction_of_amx_peak\": %.3f, "
         "\"gemm512_exact_tiles_gflops\": %.1f, \"gemm512_exact_tiles_fraction_of_amx_peak\": %.3f, "
         "\"amx_int8_peak_gops\": %.1f, \"q8_0_512_gops\": %.1f, \"q8_0_512_fraction_of_int8_peak\": %.3f, "
-        "\"vnni_int8_peak_gops\": %.1f, \"q8_0_512_fraction_of_vnni_peak\": %.3f}\n",
+        "\"vnni_int8_peak_gops\": %.1f, \"q8_0_512_fraction_of_vnni_peak\": %.3f, \"q8_0_packed_at_load\": %s, "
+        "\"gemv_q8_0_gb_s\": %.2f, \"gemv_q8_0_fraction_of_bw\": %.3f}\n",
         T, cpu_isa_name(), bw, median(bw1), median(bw4), peak, gemv_gbs, gemv_gbs / bw, g512s, g512s / peak, g512r,
         g512r / peak, g8s, g8r, amx_peak, tiles, amx_peak > 0 ? tiles / amx_peak : 0.0, exact_tiles,
         amx_peak > 0 ? 3 * exact_tiles / amx_peak : 0.0, int8_peak, q8_gops, int8_peak > 0 ? q8_gops / int8_peak : 0.0,
-        vnni_peak, vnni_peak > 0 ? q8_gops / vnni_peak : 0.0);
+        vnni_peak, vnni_peak > 0 ? q8_gops / vnni_peak : 0.0, q8_packed ? "true" : "false", q8_gemv_gbs,
+        q8_gemv_gbs / bw);
     return sink == 12345.0f;
 }
