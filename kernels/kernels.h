@@ -73,8 +73,9 @@ void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtyp
 //   matmul_packed: as matmul_prepared; j0 a multiple of 16 avoids computing a group twice.
 //   pack_at_load: whether packing wt at load pays on this CPU: where products of 16 rows or more
 //   run on AMX tiles, which take the packed groups. Elsewhere the kernels read the canonical rows
-//   in place, decode as fast as from the packed copy and prompts packing each group as they reach
-//   it, and a model loads without copying its weights (Zen 4, 1.7B q8_0: 2-4 s -> 0.2 s).
+//   in place, decode as fast as from the packed copy and batches and prompts transposing each
+//   group as they reach it, and a model loads without copying its weights (Zen 4, 1.7B q8_0:
+//   2-4 s -> 0.2 s).
 size_t packed_weight_bytes(wtype wt, int64_t rows, int64_t cols);
 bool pack_at_load(wtype wt);
 void pack_weight_groups(const void *w, wtype wt, int64_t rows, int64_t cols, int64_t g0, int64_t g1, void *out);

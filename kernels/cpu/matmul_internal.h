@@ -165,7 +165,7 @@ void quantize_q8x(const float *x, int64_t k, int32_t offset, block_q8x *out);
 
 // q8_0 (q4 false) / q4_0 canonical rows w against n prepared activation rows, read in place
 // (matmul_quant_rows.cpp): the product of matmul_quant.cpp's definition, for any n; the kernels
-// for decode and products of fewer than 16 rows.
+// for decode, and for products of fewer than 16 rows without AVX512-VNNI.
 void quant_rows(const block_q8x *x, int64_t n, int64_t k, const void *w, bool q4, const float *bias, int64_t j0,
                 int64_t j1, float *y, int64_t ldy);
 

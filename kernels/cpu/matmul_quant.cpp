@@ -11,13 +11,14 @@
 // scalar loop, the AVX2 / AVX-VNNI / AVX512-VNNI register kernels and the AMX tile kernel give the
 // same bits, and a row's result never depends on how many other rows share the product.
 //
-// Decode and products of fewer than 16 rows read the canonical ggml rows in place
-// (matmul_quant_rows.cpp). Longer products consume a packed layout (pack_weight_groups): rows in
-// groups of 16 and four bytes of each row side by side, so that one 64-byte chunk is 16 rows x 4
-// elements: one vpdpbusd against 4 broadcast activation bytes, or one row of an AMX B tile. Weights
-// packed at load (tensor_ref::packed, where pack_at_load says so) are read directly, decode
-// included; canonical rows are packed one group at a time into a scratch buffer as the product
-// reaches them (the result is the same, the cost is one more pass over the group).
+// Decode (and, without AVX512-VNNI, products of fewer than 16 rows) reads the canonical ggml rows
+// in place (matmul_quant_rows.cpp). Other products consume a packed layout (pack_weight_groups):
+// rows in groups of 16 and four bytes of each row side by side, so that one 64-byte chunk is 16
+// rows x 4 elements: one vpdpbusd against 4 broadcast activation bytes, or one row of an AMX B
+// tile. Weights packed at load (tensor_ref::packed, where pack_at_load says so) are read directly,
+// decode included; canonical rows are transposed into that layout a group at a time as the
+// product reaches them, in registers below 16 rows (few_rows_vnni512), else into a scratch buffer
+// (the result is the same, the cost is one more pass over the group).
 //
 // The unsigned-by-signed instructions (vpdpbusd, tdpbsud) see q8_0 as q + 128 and q4_0 as its
 // nibbles; block_q8x::bias (the activation sum times 128 or 8) takes the offset back out.

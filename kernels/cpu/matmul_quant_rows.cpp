@@ -1,5 +1,6 @@
-// q8_0 / q4_0 products read from the canonical ggml rows, in place: decode and products of fewer
-// than 16 activation rows. The product is matmul_quant.cpp's definition (per 32-element block an
+// q8_0 / q4_0 products read from the canonical ggml rows, in place: decode, and products of fewer
+// than 16 activation rows on CPUs without AVX512-VNNI (with it, matmul_quant.cpp's few_rows_vnni512
+// transposes 16 rows at a time, which costs less per activation row). The product is matmul_quant.cpp's definition (per 32-element block an
 // exact integer sum, then acc = fma(float(isum), d_w * d_x, acc) in block order), so these kernels
 // give the same bits as the packed-group kernels and the scalar loop.
 //
