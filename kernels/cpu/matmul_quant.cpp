@@ -561,11 +561,23 @@ struct k_maddubs {
 
 #endif  // __x86_64__
 
-// Whether products of 2-15 rows on canonical rows take few_rows_vnni512.
-bool few_rows_on_groups() {
+// Whether pack_group_avx512 / transpose_block can take groups of kb blocks: AVX-512, and a group
+// short enough for the 32-bit offsets of their gathers.
+bool transpose_ok(bool q4, int64_t kb) {
 #if defined(__x86_64__)
-    return cpu_isa() == isa::avx512 && cpu_features().avx512_vnni;
+    return cpu_isa() == isa::avx512 && kGroupRows * kb * (q4 ? 18 : 34) < (int64_t(1) << 31);
 #else
+    (void)q4, (void)kb;
+    return false;
+#endif
+}
+
+// Whether products of 2-15 rows on canonical rows take few_rows_vnni512.
+bool few_rows_on_groups(bool q4, int64_t kb) {
+#if defined(__x86_64__)
+    return transpose_ok(q4, kb) && cpu_features().avx512_vnni;
+#else
+    (void)q4, (void)kb;
     return false;
 #endif
 }
@@ -603,7 +615,7 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
         own = static_cast<uint8_t *>(scratch.get(static_cast<size_t>(max_groups * gb)));
         if (!own) return quant_rows(x, n, kb * 32, canonical, Q4, bias, j0, j1, y, ldy);  // no scratch: in place
 #if defined(__x86_64__)
-        if (n < kGroupRows && few_rows_on_groups())
+        if (n < kGroupRows && few_rows_on_groups(Q4, kb))
             return few_rows_vnni512<Q4>(x, n, kb, canonical, rows, bias, j0, j1, y, ldy, own);
 #endif
     }
@@ -624,8 +636,7 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
             if (!packed)
                 for (int t = 0; t < gt; ++t) {
 #if defined(__x86_64__)
-                    if (cpu_isa() == isa::avx512 && (g + t + 1) * kGroupRows <= rows &&
-                        kGroupRows * kb * (Q4 ? 18 : 34) < (int64_t(1) << 31)) {
+                    if (transpose_ok(Q4, kb) && (g + t + 1) * kGroupRows <= rows) {
                         pack_group_avx512(canonical, Q4, kb, g + t, own + t * gb, false);
                         continue;
                     }
@@ -716,7 +727,7 @@ void quant_matmul(const void *prep, int64_t n, int64_t k, const void *w, wtype w
         // In place: decode, and short products unless AVX512-VNNI transposes the groups in
         // registers as it goes (Zen 4, q8_0 5632 x 2048, 2 threads: 8 rows 77 GOPS in place, 219
         // transposed, 206 from a copy packed at load; 2 rows 41, 64 and 70).
-        if (n == 1 || (n < kGroupRows && !few_rows_on_groups()))
+        if (n == 1 || (n < kGroupRows && !few_rows_on_groups(wt == wtype::q4_0, k / 32)))
             return quant_rows(x, n, k, w, wt == wtype::q4_0, bias, j0, j1, y, ldy);
         if (wt == wtype::q4_0) return quant_groups<true>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
         return quant_groups<false>(x, n, k / 32, canonical, nullptr, j1, bias, j0, j1, y, ldy);
@@ -745,8 +756,7 @@ void pack_weight_groups(const void *w, wtype wt, int64_t rows, int64_t cols, int
     const auto *src = static_cast<const uint8_t *>(w);
     auto *dst = static_cast<uint8_t *>(out);
 #if defined(__x86_64__)
-    // Gathers address rows by 32-bit offsets: a group must span less than 2 GiB.
-    if (cpu_isa() == isa::avx512 && 16 * kb * (q4 ? 18 : 34) < (int64_t(1) << 31)) {
+    if (detail::transpose_ok(q4, kb)) {
         for (int64_t g = g0; g < g1; ++g) {
             if ((g + 1) * detail::kGroupRows <= rows) detail::pack_group_avx512(src, q4, kb, g, dst + g * gb, true);
             else detail::pack_group(src, q4, rows, kb, g, dst + g * gb);
