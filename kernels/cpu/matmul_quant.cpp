@@ -118,6 +118,35 @@ EUROLLM_Q_AVX512 inline __m512i row_offsets(int64_t row) {
                               _mm512_set1_epi32(static_cast<int32_t>(row)));
 }
 
+// pack_group for a whole group on AVX2 (same bytes): transpose_block's scheme in 256-bit
+// registers, one half of the group (8 rows, 32 bytes of each chunk) at a time.
+__attribute__((target("avx2"))) void pack_group_avx2(const uint8_t *w, bool q4, int64_t kb, int64_t g, uint8_t *out) {
+    const int64_t cb = chunk_bytes(q4), bb = q4 ? 18 : 34, row = kb * bb;
+    const __m256i flip = _mm256_set1_epi32(q4 ? 0 : static_cast<int32_t>(0x80808080u));
+    const uint8_t *base = w + g * kGroupRows * row;
+    auto *scales = reinterpret_cast<uint16_t *>(out + kb * cb);
+    for (int64_t b = 0; b < kb; ++b) {
+        for (int s = 0; s < 2; ++s)  // rows 8s .. 8s + 7
+            for (int h = 0; h < (q4 ? 1 : 2); ++h) {
+                __m256i z[4];
+                for (int r = 0; r < 4; ++r) {
+                    const uint8_t *p = base + (8 * s + r) * row + b * bb + 2 + 16 * h;
+                    z[r] = _mm256_inserti128_si256(
+                        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p))),
+                        _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 4 * row)), 1);
+                }
+                const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+                const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+                const __m256i c[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                                      _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+                for (int i = 0; i < 4; ++i)
+                    _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + b * cb + (4 * h + i) * 64 + 32 * s),
+                                        _mm256_xor_si256(c[i], flip));
+            }
+        for (int r = 0; r < kGroupRows; ++r) std::memcpy(&scales[b * kGroupRows + r], base + r * row + b * bb, 2);
+    }
+}
+
 // pack_group for a whole group on AVX-512 (same bytes). `stream`: streaming stores, for a copy
 // made at load (not read again until the first product, and a plain store would first read each
 // line in); a scratch group read right away takes plain stores.
@@ -638,6 +667,10 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
 #if defined(__x86_64__)
                     if (transpose_ok(Q4, kb) && (g + t + 1) * kGroupRows <= rows) {
                         pack_group_avx512(canonical, Q4, kb, g + t, own + t * gb, false);
+                        continue;
+                    }
+                    if (cpu_isa() != isa::scalar && (g + t + 1) * kGroupRows <= rows) {
+                        pack_group_avx2(canonical, Q4, kb, g + t, own + t * gb);
                         continue;
                     }
 #endif
