@@ -66,8 +66,9 @@ void matmul_prepared(const void *prep, int64_t n, int64_t k, const void *w, wtyp
 
 // Packed q8_0 / q4_0 weights: the CPU kernels' own layout of a [rows, cols] matrix (rows in groups
 // of 16, four bytes of each row side by side; see kernels/cpu/matmul_quant.cpp), made at load where
-// pack_at_load says it pays, and otherwise by the products themselves, a group at a time. matmul_packed gives the same result, bit
-// for bit, as matmul_prepared on the canonical rows, from the same prepared activations.
+// pack_at_load says it pays, and otherwise by the products themselves, a group at a time.
+// matmul_packed gives the same result, bit for bit, as matmul_prepared on the canonical rows, from
+// the same prepared activations.
 //   packed_weight_bytes: the packed size (0 unless wt is q8_0 or q4_0 and cols a multiple of 32).
 //   pack_weight_groups: packs row groups [g0, g1) (rows 16 g .. 16 g + 15) of the canonical rows w.
 //   matmul_packed: as matmul_prepared; j0 a multiple of 16 avoids computing a group twice.

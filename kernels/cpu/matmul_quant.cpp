@@ -170,6 +170,34 @@ EUROLLM_Q_AVX512 void pack_group_avx512(const uint8_t *w, bool q4, int64_t kb, i
     }
 }
 
+#endif
+
+// Whether pack_group_avx512 / transpose_block can take groups of kb blocks: AVX-512, and a group
+// short enough for the 32-bit offsets of their gathers.
+bool transpose_ok(bool q4, int64_t kb) {
+#if defined(__x86_64__)
+    return cpu_isa() == isa::avx512 && kGroupRows * kb * (q4 ? 18 : 34) < (int64_t(1) << 31);
+#else
+    (void)q4, (void)kb;
+    return false;
+#endif
+}
+
+// Group g of the canonical rows in the packed layout, the fastest way this CPU has (same bytes);
+// `stream` as pack_group_avx512 (the caller fences).
+void pack_one_group(const uint8_t *w, bool q4, int64_t rows, int64_t kb, int64_t g, uint8_t *out, bool stream) {
+#if defined(__x86_64__)
+    if ((g + 1) * kGroupRows <= rows) {  // whole groups
+        if (transpose_ok(q4, kb)) return pack_group_avx512(w, q4, kb, g, out, stream);
+        if (cpu_isa() != isa::scalar) return pack_group_avx2(w, q4, kb, g, out);
+    }
+#else
+    (void)stream;
+#endif
+    pack_group(w, q4, rows, kb, g, out);
+}
+
+#if defined(__x86_64__)
 // ---- bf16 tiles of packed groups (the BF16 precision's AMX products, backward_matmul_bf16.cpp) -----
 __attribute__((target("avx512f"))) inline __m512 scaled_bytes(__m128i q, __m512 scale) {
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), scale);
@@ -590,17 +618,6 @@ struct k_maddubs {
 
 #endif  // __x86_64__
 
-// Whether pack_group_avx512 / transpose_block can take groups of kb blocks: AVX-512, and a group
-// short enough for the 32-bit offsets of their gathers.
-bool transpose_ok(bool q4, int64_t kb) {
-#if defined(__x86_64__)
-    return cpu_isa() == isa::avx512 && kGroupRows * kb * (q4 ? 18 : 34) < (int64_t(1) << 31);
-#else
-    (void)q4, (void)kb;
-    return false;
-#endif
-}
-
 // Whether products of 2-15 rows on canonical rows take few_rows_vnni512.
 bool few_rows_on_groups(bool q4, int64_t kb) {
 #if defined(__x86_64__)
@@ -663,19 +680,7 @@ void quant_groups(const block_q8x *x, int64_t n, int64_t kb, const uint8_t *cano
             const int gt = (max_groups > 1 && (g + 1) * kGroupRows < j1) ? 2 : 1;
             const uint8_t *grp = packed ? packed + g * gb : own;
             if (!packed)
-                for (int t = 0; t < gt; ++t) {
-#if defined(__x86_64__)
-                    if (transpose_ok(Q4, kb) && (g + t + 1) * kGroupRows <= rows) {
-                        pack_group_avx512(canonical, Q4, kb, g + t, own + t * gb, false);
-                        continue;
-                    }
-                    if (cpu_isa() != isa::scalar && (g + t + 1) * kGroupRows <= rows) {
-                        pack_group_avx2(canonical, Q4, kb, g + t, own + t * gb);
-                        continue;
-                    }
-#endif
-                    pack_group(canonical, Q4, rows, kb, g + t, own + t * gb);
-                }
+                for (int t = 0; t < gt; ++t) pack_one_group(canonical, Q4, rows, kb, g + t, own + t * gb, false);
             // Rows [i, i + rx) of o (row stride 16) hold the columns of group g + t.
             auto write = [&](int64_t i, int rx, const float *o, int t) {
                 const int64_t base = (g + t) * kGroupRows;
@@ -778,27 +783,17 @@ size_t packed_weight_bytes(wtype wt, int64_t rows, int64_t cols) {
     return static_cast<size_t>(groups * detail::group_bytes(wt == wtype::q4_0, cols / 32));
 }
 
-bool pack_at_load(wtype wt) {
-    if (wt == wtype::q4_0) return detail::pick_kernels<true>().amx;
-    return wt == wtype::q8_0 && detail::pick_kernels<false>().amx;
-}
+bool pack_at_load(wtype wt) { return detail::block8(wt) && detail::pick_kernels<false>().amx; }
 
 void pack_weight_groups(const void *w, wtype wt, int64_t rows, int64_t cols, int64_t g0, int64_t g1, void *out) {
     const bool q4 = wt == wtype::q4_0;
     const int64_t kb = cols / 32, gb = detail::group_bytes(q4, kb);
     const auto *src = static_cast<const uint8_t *>(w);
     auto *dst = static_cast<uint8_t *>(out);
+    for (int64_t g = g0; g < g1; ++g) detail::pack_one_group(src, q4, rows, kb, g, dst + g * gb, true);
 #if defined(__x86_64__)
-    if (detail::transpose_ok(q4, kb)) {
-        for (int64_t g = g0; g < g1; ++g) {
-            if ((g + 1) * detail::kGroupRows <= rows) detail::pack_group_avx512(src, q4, kb, g, dst + g * gb, true);
-            else detail::pack_group(src, q4, rows, kb, g, dst + g * gb);
-        }
-        _mm_sfence();  // the streaming stores are visible before the caller hands the buffer on
-        return;
-    }
+    _mm_sfence();  // the streaming stores are visible before the caller hands the buffer on
 #endif
-    for (int64_t g = g0; g < g1; ++g) detail::pack_group(src, q4, rows, kb, g, dst + g * gb);
 }
 
 void matmul_packed(const void *prep, int64_t n, int64_t k, const void *packed, wtype wt, const float *bias,
